@@ -1,0 +1,134 @@
+// Shared by the unary and binary elementwise kernels: strided addressing and the math helpers
+// their expressions use. T is the storage type; all arithmetic is f32.
+alias T = f32;
+
+struct Params {
+  n: u32, rank: u32, alpha: f32, beta: f32,
+  offs: vec4<u32>,            // element offsets of out, a, b
+  seed: vec4<u32>,            // RNG key (x, y) and counter base (z)
+  shape: array<vec4<u32>, 2>,
+  so: array<vec4<u32>, 2>,    // strides of out, a, b (0 where broadcast)
+  sa: array<vec4<u32>, 2>,
+  sb: array<vec4<u32>, 2>,
+}
+@group(0) @binding(0) var<uniform> P: Params;
+
+override CONTIG: bool = false;
+override WG: u32 = 256u;
+
+fn at(v: array<vec4<u32>, 2>, d: u32) -> u32 { return v[d / 4u][d % 4u]; }
+
+// Offsets of element i (row-major over P.shape) in out, a and b.
+fn locate(i: u32) -> vec3<u32> {
+  if (CONTIG) { return vec3<u32>(P.offs.x + i, P.offs.y + i, P.offs.z + i); }
+  var rest = i;
+  var o = vec3<u32>(P.offs.x, P.offs.y, P.offs.z);
+  for (var d = i32(P.rank) - 1; d >= 0; d--) {
+    let ud = u32(d);
+    let n = at(P.shape, ud);
+    let c = rest % n;
+    rest = rest / n;
+    o += c * vec3<u32>(at(P.so, ud), at(P.sa, ud), at(P.sb, ud));
+  }
+  return o;
+}
+
+fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+  return (wid.y * nwg.x + wid.x) * WG + lid;
+}
+
+// erf / erfc: fdlibm's rational fit below 0.84375 (relative error ~1e-8), Numerical Recipes'
+// Chebyshev erfc above (relative error < 1.2e-7). GELU uses erfc so that 1 + erf(x) does not cancel
+// for negative x.
+fn erf_small(x: f32) -> f32 {
+  let s = x * x;
+  let r = 1.28379167095512558561e-01 + s * (-3.25042107247001499370e-01 + s * (-2.84817495755985104766e-02 +
+    s * (-5.77027029648944159157e-03 + s * -2.37630166566501626084e-05)));
+  let q = 1.0 + s * (3.97917223959155352819e-01 + s * (6.50222499887672944485e-02 + s * (5.08130628187576562776e-03 +
+    s * (1.32494738004321644526e-04 + s * -3.96022827877536812320e-06))));
+  return x + x * (r / q);
+}
+fn erfc_pos(z: f32) -> f32 {
+  let t = 1.0 / (1.0 + 0.5 * z);
+  return t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
+    t * (-0.82215223 + t * 0.17087277)))))))));
+}
+fn erf_(x: f32) -> f32 {
+  if (abs(x) < 0.84375) { return erf_small(x); }
+  let r = erfc_pos(abs(x));
+  return select(r - 1.0, 1.0 - r, x >= 0.0);
+}
+fn erfc_(x: f32) -> f32 {
+  if (abs(x) < 0.84375) { return 1.0 - erf_small(x); }
+  let r = erfc_pos(abs(x));
+  return select(2.0 - r, r, x >= 0.0);
+}
+// Exact GELU x·Φ(x), Φ(x) = erfc(−x/√2)/2.
+fn gelu_(x: f32) -> f32 { return 0.5 * x * erfc_(-x * 0.70710678118654752); }
+fn gelu_grad_(x: f32) -> f32 {
+  return 0.5 * erfc_(-x * 0.70710678118654752) + x * 0.39894228040143268 * exp(-0.5 * x * x);
+}
+fn sigmoid_(x: f32) -> f32 {
+  if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
+  let e = exp(x);
+  return e / (1.0 + e);
+}
+fn log_sigmoid_(x: f32) -> f32 { return min(x, 0.0) - log(1.0 + exp(-abs(x))); }
+fn tanh_(x: f32) -> f32 {
+  // Built-in tanh overflows to NaN for large |x| on some drivers.
+  let y = clamp(x, -15.0, 15.0);
+  let e = exp(2.0 * y);
+  return (e - 1.0) / (e + 1.0);
+}
+
+// Non-finite constants must not be const-expressions (WGSL rejects them), hence the var.
+fn inf_() -> f32 { var b = 0x7f800000u; return bitcast<f32>(b); }
+fn nan_() -> f32 { var b = 0x7fc00000u; return bitcast<f32>(b); }
+
+// x^p for a scalar p; negative x is allowed for integer p (NaN otherwise), 0^p follows IEEE pow.
+fn pow_s(x: f32, p: f32) -> f32 {
+  if (p == 0.0) { return 1.0; }
+  if (p == 1.0) { return x; }
+  if (p == 2.0) { return x * x; }
+  if (x == 0.0) { return select(inf_(), 0.0, p > 0.0); }
+  let r = exp2(p * log2(abs(x)));
+  if (x < 0.0) {
+    if (fract(p) != 0.0) { return nan_(); }
+    if (fract(p * 0.5) != 0.0) { return -r; }
+  }
+  return r;
+}
+
+// Philox4x32-10: counter-based RNG, bit-identical to src/tensor/rng.ts on every device.
+fn mulhilo(a: u32, b: u32) -> vec2<u32> {
+  let a0 = a & 0xffffu; let a1 = a >> 16u;
+  let b0 = b & 0xffffu; let b1 = b >> 16u;
+  let p00 = a0 * b0; let p01 = a0 * b1; let p10 = a1 * b0; let p11 = a1 * b1;
+  let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
+  let hi = p11 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u);
+  return vec2<u32>(hi, a * b);
+}
+fn philox(ctr_in: vec4<u32>, key_in: vec2<u32>) -> vec4<u32> {
+  var c = ctr_in;
+  var k = key_in;
+  for (var r = 0; r < 10; r++) {
+    let m0 = mulhilo(0xD2511F53u, c.x);
+    let m1 = mulhilo(0xCD9E8D57u, c.z);
+    c = vec4<u32>(m1.x ^ c.y ^ k.x, m1.y, m0.x ^ c.w ^ k.y, m0.y);
+    k += vec2<u32>(0x9E3779B9u, 0xBB67AE85u);
+  }
+  return c;
+}
+// Uniform in [0, 1) with 24 bits, from element index i.
+fn uniform_(i: u32) -> f32 {
+  let r = philox(vec4<u32>(i, P.seed.z, 0u, 0u), P.seed.xy);
+  return f32(r.x >> 8u) * (1.0 / 16777216.0);
+}
+// Standard normal via Box-Muller on two 24-bit uniforms.
+fn normal_(i: u32) -> f32 {
+  let r = philox(vec4<u32>(i, P.seed.z, 0u, 0u), P.seed.xy);
+  let u1 = (f32(r.x >> 8u) + 1.0) * (1.0 / 16777217.0);
+  let u2 = f32(r.y >> 8u) * (1.0 / 16777216.0);
+  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}

@@ -1,0 +1,21 @@
+import source from '../../shaders/reduce.wgsl';
+import type { Device } from '../gpu/device.js';
+import { grid, Uniforms, type View } from './view.js';
+
+export type ReduceOp = 'sum' | 'mean' | 'max';
+const WG = 256;
+
+/**
+ * Reduces contiguous x, seen as [outer, r, inner], over r into contiguous y ([outer, inner] elements).
+ */
+export function reduce(dev: Device, op: ReduceOp, x: View, y: View, outer: number, r: number, inner: number): void {
+  if (outer * inner === 0) return;
+  const u = new Uniforms(8)
+    .u(outer, r, inner, op === 'max' ? 1 : 0)
+    .f(op === 'mean' ? 1 / r : 1)
+    .u(x.offset, y.offset, 0);
+  const rows = inner === 1;
+  const kernel = dev.pipelines.get('reduce', source, { dtype: x.dtype === 'f16' ? 'f16' : 'f32', entryPoint: rows ? 'rows' : 'cols', constants: { WG } });
+  const groups = rows ? outer : Math.ceil((outer * inner) / WG);
+  dev.dispatch(kernel, [x.buffer, y.buffer], u.bytes(), grid(groups, dev.caps.maxWorkgroupsPerDim));
+}

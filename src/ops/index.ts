@@ -1,0 +1,23 @@
+import { installAutogradHelpers, type Tensor } from '../tensor/tensor.js';
+import { keep, noGrad } from '../tensor/scope.js';
+import { add } from './elementwise.js';
+import { ones } from './creation.js';
+
+// The tape (tensor layer) needs a few ops; it sits below this layer, so they are handed down here.
+installAutogradHelpers({
+  accumulate: (prev: Tensor, g: Tensor) => {
+    const s = add(prev, g);
+    prev.dispose();
+    g.dispose();
+    return s;
+  },
+  onesLike: (t: Tensor) => ones(t.device, t.shape, t.dtype),
+  noGrad,
+  keep,
+});
+
+export * from './creation.js';
+export * from './elementwise.js';
+export * from './reduce.js';
+export * from './view.js';
+export { defineOp, noGradient, type OpRule, type Op, type GradsOf } from './define.js';
