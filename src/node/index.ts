@@ -1,0 +1,3 @@
+// Node entry: the whole library plus the Dawn-backed device factory.
+export * from '../index.js';
+export { createNodeDevice } from './gpu.js';
