@@ -2,6 +2,7 @@ import { installAutogradHelpers, type Tensor } from '../tensor/tensor.js';
 import { keep, noGrad } from '../tensor/scope.js';
 import { add } from './elementwise.js';
 import { ones } from './creation.js';
+import { copyContiguous } from './view.js';
 
 // The tape (tensor layer) needs a few ops; it sits below this layer, so they are handed down here.
 installAutogradHelpers({
@@ -14,6 +15,7 @@ installAutogradHelpers({
   onesLike: (t: Tensor) => ones(t.device, t.shape, t.dtype),
   noGrad,
   keep,
+  copy: copyContiguous,
 });
 
 export * from './creation.js';

@@ -19,7 +19,7 @@ export function copyContiguous(x: Tensor): Tensor {
 const contiguousOp = defineOp<[Tensor], undefined>({
   name: 'contiguous',
   forward: ([x]) => copyContiguous(x),
-  backward: (g) => [g],
+  backward: (g) => [g.retainHandle()],
 });
 
 /** x itself when already contiguous (a new handle), else a contiguous copy. */

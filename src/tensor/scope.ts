@@ -35,7 +35,10 @@ function exit(s: Scope, result: unknown): void {
   const keepSet = new Set<Tensor>();
   collect(result, keepSet);
   const parent = currentScope();
-  for (const t of s.tensors) {
+  // Newest first: the pool's free lists are LIFO, so the next iteration of a loop gets the same
+  // buffers in the same order, and its bind groups come from the cache.
+  for (let i = s.tensors.length - 1; i >= 0; i--) {
+    const t = s.tensors[i] as Tensor;
     if (keepSet.has(t)) parent?.track(t);
     else if (kept.has(t)) kept.delete(t);
     else t.dispose();

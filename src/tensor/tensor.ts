@@ -172,8 +172,9 @@ export class Tensor implements View {
   }
 
   private async contiguousCopy(): Promise<Tensor> {
-    const { contiguous } = await import('../ops/view.js');
-    return withoutScope(() => contiguous(this));
+    if (!copyImpl) throw new HlipError('autograd', 'tensor helpers not installed (import the library entry point)');
+    const copy = copyImpl;
+    return withoutScope(() => copy(this));
   }
 
   /** Releases this handle: its memory reference and its tape node reference. Idempotent. */
@@ -218,9 +219,11 @@ let accumulateImpl: Accumulate | null = null;
 let onesLikeImpl: ((t: Tensor) => Tensor) | null = null;
 let noGradImpl: (<T>(fn: () => T) => T) | null = null;
 let keepImpl: ((t: Tensor) => void) | null = null;
+let copyImpl: ((t: Tensor) => Tensor) | null = null;
 
 /** Wired by the ops layer (which sits above this file) to avoid an import cycle. */
-export function installAutogradHelpers(h: { accumulate: Accumulate; onesLike: (t: Tensor) => Tensor; noGrad: <T>(fn: () => T) => T; keep: (t: Tensor) => void }): void {
+export function installAutogradHelpers(h: { accumulate: Accumulate; onesLike: (t: Tensor) => Tensor; noGrad: <T>(fn: () => T) => T; keep: (t: Tensor) => void; copy: (t: Tensor) => Tensor }): void {
+  copyImpl = h.copy;
   accumulateImpl = h.accumulate;
   onesLikeImpl = h.onesLike;
   noGradImpl = h.noGrad;
@@ -268,6 +271,9 @@ function backwardImpl(root: Tensor, seed: Tensor | undefined, retainGraph: boole
       return;
     }
     visit(root.node);
+    // Hold every node until it is processed: freeing one node's inputs must not free a node that is
+    // still waiting for its gradient.
+    for (const n of order) n.refs++;
     grads.set(root.node, g0);
     for (let k = order.length - 1; k >= 0; k--) {
       const node = order[k] as TapeNode;
@@ -276,9 +282,12 @@ function backwardImpl(root: Tensor, seed: Tensor | undefined, retainGraph: boole
       if (!g) continue;
       if (!node.backward) {
         g.dispose();
+        for (let j = k; j >= 0; j--) releaseNode(order[j] as TapeNode);
+        for (const t of grads.values()) t.dispose();
         throw new HlipError('autograd', `backward through ${node.name} whose graph was already freed (use retainGraph)`);
       }
-      const inGrads = node.backward(g, node.inputs, node.output);
+      // A rule may pass g straight through; give it its own handle so disposing g is safe.
+      const inGrads = node.backward(g, node.inputs, node.output).map((t) => (t === g ? g.retainHandle() : t));
       g.dispose();
       node.inputs.forEach((inp, i) => {
         const gi = inGrads[i];
@@ -299,6 +308,7 @@ function backwardImpl(root: Tensor, seed: Tensor | undefined, retainGraph: boole
         }
       });
       if (!retainGraph) freeNode(node);
+      releaseNode(node);
     }
   });
 }
