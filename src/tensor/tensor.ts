@@ -1,5 +1,5 @@
 import { BYTES, f16BitsToF32, f32ToF16Bits, type DType, type HostArray } from '../dtype.js';
-import { HlipError, ShapeError } from '../errors.js';
+import { DTypeError, HlipError, ShapeError } from '../errors.js';
 import type { Device } from '../gpu/device.js';
 import type { View } from '../kernels/view.js';
 import { contiguousStrides, isContiguous, sizeOf } from './shape.js';
@@ -109,6 +109,7 @@ export class Tensor implements View {
   /** Allocates an uninitialised contiguous tensor. */
   static empty(device: Device, shape: readonly number[], dtype: DType = 'f32'): Tensor {
     for (const d of shape) if (!Number.isInteger(d) || d < 0) throw new ShapeError(`invalid shape [${shape.join(', ')}]`);
+    if (dtype === 'f16' && !device.caps.f16) throw new DTypeError('f16 tensors need the shader-f16 feature, which this adapter lacks');
     const bytes = Math.max(4, Math.ceil((sizeOf(shape) * BYTES[dtype]) / 4) * 4);
     const buffer = device.pool.acquire(bytes);
     return new Tensor(new Storage(device, buffer, bytes), shape, dtype);
