@@ -125,10 +125,33 @@ fn uniform_(i: u32) -> f32 {
   let r = philox(vec4<u32>(i, P.seed.z, 0u, 0u), P.seed.xy);
   return f32(r.x >> 8u) * (1.0 / 16777216.0);
 }
+// -log(u) for u in (0, 1] with small relative error: built-in log only promises 2^-21 absolute error
+// on [0.5, 2], which sqrt(-2 log u) turns into large errors for u near 1, so that range uses
+// -log(u) = 2 atanh(s), s = (1 - u) / (1 + u) <= 1/3 (series to s^15).
+fn neg_log_(u: f32) -> f32 {
+  if (u < 0.5) { return -log(u); }
+  let s = (1.0 - u) / (1.0 + u);
+  let q = s * s;
+  return 2.0 * s * (1.0 + q * (1.0 / 3.0 + q * (0.2 + q * (1.0 / 7.0 + q * (1.0 / 9.0 + q * (1.0 / 11.0 + q * (1.0 / 13.0 + q * (1.0 / 15.0))))))));
+}
+// cos(2πt) for t in [0, 1] to a few ulp: built-in cos may be off by 2^-11 (SwiftShader: 2e-4), which
+// would make randn differ between devices. t - k/4 is exact for 24-bit t, leaving |x| <= π/4.
+fn cos_turns_(t: f32) -> f32 {
+  let k = round(4.0 * t);
+  let x = 6.283185307179586 * (t - 0.25 * k);
+  let q = x * x;
+  let c = 1.0 + q * (-0.5 + q * (1.0 / 24.0 + q * (-1.0 / 720.0 + q * (1.0 / 40320.0 + q * (-1.0 / 3628800.0)))));
+  let s = x * (1.0 + q * (-1.0 / 6.0 + q * (1.0 / 120.0 + q * (-1.0 / 5040.0 + q * (1.0 / 362880.0)))));
+  let m = u32(k) & 3u;
+  if (m == 0u) { return c; }
+  if (m == 1u) { return -s; }
+  if (m == 2u) { return -c; }
+  return s;
+}
 // Standard normal via Box-Muller on two 24-bit uniforms.
 fn normal_(i: u32) -> f32 {
   let r = philox(vec4<u32>(i, P.seed.z, 0u, 0u), P.seed.xy);
   let u1 = (f32(r.x >> 8u) + 1.0) * (1.0 / 16777217.0);
   let u2 = f32(r.y >> 8u) * (1.0 / 16777216.0);
-  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+  return sqrt(2.0 * neg_log_(u1)) * cos_turns_(u2);
 }

@@ -4,3 +4,5 @@ export type { DType, FloatDType } from './dtype.js';
 export { Tensor } from './tensor/tensor.js';
 export { scope, scopeAsync, keep, noGrad, withoutScope } from './tensor/scope.js';
 export * as ops from './ops/index.js';
+export * as optim from './optim/index.js';
+export { PhiloxStream, philox4x32, randUniform, randNormal } from './tensor/rng.js';

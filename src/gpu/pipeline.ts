@@ -20,21 +20,22 @@ export interface ShaderOptions {
 
 /** Applies the small template language the shaders in `shaders/` use. */
 export function preprocess(source: string, opts: ShaderOptions, caps: DeviceCaps): string {
-  let src = source;
   const dtype = opts.dtype ?? 'f32';
-  const enables: string[] = [];
-  if (dtype === 'f16' || /\bf16\b|\bvec[234]h\b/.test(src.replace(/alias T = f32;/, ''))) {
-    if (!caps.f16) throw new GpuError('this kernel needs shader-f16, which the adapter lacks', 'limit');
-    enables.push('enable f16;');
-  }
-  if (/\bsubgroup[A-Z]\w*\s*\(/.test(src) || /\bsubgroup_size\b/.test(src)) {
-    if (!caps.subgroups) throw new GpuError('this kernel needs subgroups, which the adapter lacks', 'limit');
-    enables.push('enable subgroups;');
-  }
-  src = src.replace(/alias T = f32;/, `alias T = ${dtype};`);
+  let src = source.replace(/alias T = f32;/, `alias T = ${dtype};`);
   for (const [k, v] of Object.entries(opts.defines ?? {})) src = src.split(`{{${k}}}`).join(String(v));
   const left = /\{\{(\w+)\}\}/.exec(src);
   if (left) throw new GpuError(`shader template placeholder {{${left[1]}}} has no value`, 'gpu');
+  // Which extensions the final code uses, ignoring comments (a comment about f16 needs no shader-f16).
+  const code = src.replace(/\/\/[^\n]*/g, '').replace(/\/\*[\s\S]*?\*\//g, '');
+  const enables: string[] = [];
+  if (/\bf16\b|\bvec[234]h\b|\bmat[234]x[234]h\b/.test(code)) {
+    if (!caps.f16) throw new GpuError('this kernel needs shader-f16, which the adapter lacks', 'limit');
+    if (!/\benable\s+f16\s*;/.test(code)) enables.push('enable f16;');
+  }
+  if (/\bsubgroup[A-Z]\w*\s*\(/.test(code) || /\bsubgroup_(size|invocation_id)\b/.test(code)) {
+    if (!caps.subgroups) throw new GpuError('this kernel needs subgroups, which the adapter lacks', 'limit');
+    if (!/\benable\s+subgroups\s*;/.test(code)) enables.push('enable subgroups;');
+  }
   return enables.join('\n') + (enables.length ? '\n' : '') + src;
 }
 

@@ -27,6 +27,12 @@ function generate(dev: Device, shape: readonly number[], dtype: DType, expr: str
 }
 
 export function full(dev: Device, shape: readonly number[], value: number, dtype: DType = 'f32'): Tensor {
+  if (value === 0 && !Object.is(value, -0)) {
+    // All-zero bits in every dtype: clearBuffer is a memset instead of a kernel.
+    const out = Tensor.empty(dev, shape, dtype);
+    dev.clear(out.buffer, 0, out.storage.bytes);
+    return out;
+  }
   return generate(dev, shape, dtype, 'alpha', value);
 }
 export function zeros(dev: Device, shape: readonly number[], dtype: DType = 'f32'): Tensor {

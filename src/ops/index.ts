@@ -23,3 +23,7 @@ export * from './elementwise.js';
 export * from './reduce.js';
 export * from './view.js';
 export { defineOp, noGradient, type OpRule, type Op, type GradsOf } from './define.js';
+export * from './gather.js';
+export * from './concat.js';
+export * from './dropout.js';
+export * from './cast.js';
