@@ -3,7 +3,7 @@ import { Device } from '../src/gpu/device.js';
 import { BufferPool } from '../src/gpu/pool.js';
 import { GpuError } from '../src/errors.js';
 import * as ops from '../src/ops/index.js';
-import { scope } from '../src/tensor/scope.js';
+import { noGrad, scope } from '../src/tensor/scope.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { getDevice, inBrowser } from './helpers/device.js';
 
@@ -128,6 +128,22 @@ describe('tensor lifetime', () => {
     expect(Array.from(await w.grad!.data())).toEqual([4, 8, 12]);
     w.dispose();
     expect(dev.pool.liveBytes).toBe(live0);
+  });
+
+  it('detach stops the gradient and noGrad records nothing', async () => {
+    const w = ops.tensor(dev, [1, 2], [2], 'f32', true);
+    scope(() => {
+      const d = w.detach();
+      expect(d.requiresGrad).toBe(false);
+      const loss = ops.sum(ops.add(ops.mul(w, d), ops.scale(w, 0)));
+      loss.backward();
+    });
+    expect(Array.from(await w.grad!.data())).toEqual([1, 2]);
+    const y = noGrad(() => ops.mul(w, w));
+    expect(y.requiresGrad).toBe(false);
+    expect(y.node).toBeNull();
+    y.dispose();
+    w.dispose();
   });
 
   it('views share memory: reshape, permute, slice, expand', async () => {

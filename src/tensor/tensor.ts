@@ -151,6 +151,11 @@ export class Tensor implements View {
     return t;
   }
 
+  /** The same memory cut off from the tape: no gradient flows through the result. */
+  detach(): Tensor {
+    return this.view(this.shape, this.strides, this.offset);
+  }
+
   /** Reads the values back (contiguous, row-major). f16 is widened to f32. */
   async data<D extends DType = DType>(): Promise<HostArray<D>> {
     this.assertAlive();
