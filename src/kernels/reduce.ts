@@ -14,8 +14,11 @@ export function reduce(dev: Device, op: ReduceOp, x: View, y: View, outer: numbe
     .u(outer, r, inner, op === 'max' ? 1 : 0)
     .f(op === 'mean' ? 1 / r : 1)
     .u(x.offset, y.offset, 0);
-  const rows = inner === 1;
-  const kernel = dev.pipelines.get('reduce', source, { dtype: x.dtype === 'f16' ? 'f16' : 'f32', entryPoint: rows ? 'rows' : 'cols', constants: { WG } });
-  const groups = rows ? outer : Math.ceil((outer * inner) / WG);
+  // Short rows: one thread walks each row (the column kernel with inner = 1); a workgroup per row
+  // would leave most of its threads idle (and SwiftShader runs them all).
+  const rows = inner === 1 && r > 64;
+  const wg = rows ? Math.min(r <= 512 ? 64 : WG, dev.caps.maxInvocations) : Math.min(WG, dev.caps.maxInvocations);
+  const kernel = dev.pipelines.get('reduce', source, { dtype: x.dtype === 'f16' ? 'f16' : 'f32', entryPoint: rows ? 'rows' : 'cols', constants: { WG: wg } });
+  const groups = rows ? outer : Math.ceil((outer * inner) / wg);
   dev.dispatch(kernel, [x.buffer, y.buffer], u.bytes(), grid(groups, dev.caps.maxWorkgroupsPerDim));
 }
