@@ -6,3 +6,4 @@ export { scope, scopeAsync, keep, noGrad, withoutScope } from './tensor/scope.js
 export * as ops from './ops/index.js';
 export * as optim from './optim/index.js';
 export { PhiloxStream, philox4x32, randUniform, randNormal } from './tensor/rng.js';
+export * as io from './io/index.js';

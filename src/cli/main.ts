@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 import { HlipError } from '../errors.js';
+import { convert } from './convert.js';
 import { doctor } from './doctor.js';
 
 type Command = (args: string[]) => Promise<number>;
 
 const commands: Record<string, { run: Command; help: string }> = {
   doctor: { run: doctor, help: 'print the WebGPU adapter, its limits and features, and run a smoke test [--json]' },
+  convert: { run: convert, help: '<in.pt|in.safetensors> <out.safetensors>: PyTorch checkpoint or safetensors to safetensors [--all] [--dtype f16]' },
 };
 
 function usage(): string {

@@ -1,3 +1,4 @@
 // Node entry: the whole library plus the Dawn-backed device factory.
 export * from '../index.js';
 export { createNodeDevice } from './gpu.js';
+export * as ioNode from '../io/node-files.js';
