@@ -14,9 +14,9 @@ const common = {
 const builds = [
   // Browser: no Node APIs may be reached from src/index.ts.
   { ...common, entryPoints: ['src/index.ts'], outfile: 'dist/browser/index.js', platform: 'browser' },
-  { ...common, entryPoints: { index: 'src/node/index.ts' }, outdir: 'dist/node', platform: 'node', external: ['webgpu'] },
+  { ...common, entryPoints: { index: 'src/node/index.ts' }, outdir: 'dist/node', platform: 'node', external: ['webgpu', 'dicom-parser'] },
 ];
-if (existsSync('src/cli/main.ts')) builds.push({ ...common, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist/node-cli', platform: 'node', external: ['webgpu', '@tensorflow/*', '@jax-js/*'] });
-if (existsSync('bench/index.ts')) builds.push({ ...common, entryPoints: { index: 'bench/index.ts' }, outdir: 'dist/bench', platform: 'node', external: ['webgpu', '@tensorflow/*', '@jax-js/*'] });
+if (existsSync('src/cli/main.ts')) builds.push({ ...common, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist/node-cli', platform: 'node', external: ['webgpu', 'dicom-parser', '@tensorflow/*', '@jax-js/*'] });
+if (existsSync('bench/index.ts')) builds.push({ ...common, entryPoints: { index: 'bench/index.ts' }, outdir: 'dist/bench', platform: 'node', external: ['webgpu', 'dicom-parser', '@tensorflow/*', '@jax-js/*'] });
 
 await Promise.all(builds.map((b) => esbuild.build(b)));

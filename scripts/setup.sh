@@ -21,3 +21,4 @@ fi
 # Debian names the browser `chromium`; Ubuntu ships it as a snap stub, so CHROMIUM_PATH may point elsewhere.
 $SUDO apt-get install -y -q chromium || $SUDO apt-get install -y -q chromium-browser
 npm ci --no-audit --no-fund
+bash scripts/test-data.sh

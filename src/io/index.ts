@@ -12,3 +12,11 @@ export { unpickle, PyDict, PyGlobal, PyOpaque, TruncatedPickleError, TORCH_ALLOW
 export { ZipArchive, crc32, type ZipEntry } from './zip.js';
 export { readPt, PtTensor, PtStorage, collectTensors, stripModulePrefix, openClipStateDict, sniffFormat, pyToJson, type JsonValue, type PtCheckpoint, type PtReadOptions } from './pt.js';
 export { convertToSafetensors, prepareConversion, type ConvertOptions, type Conversion } from './convert.js';
+// Medical volumes (browser-safe): NIfTI-1/-2 reading and NIfTI-1 writing, DICOM series, orientation.
+// Node path helpers (file or DICOM folder → Volume) live in ./node-volume.ts, not exported here.
+export { type Volume, type Vec3, volumeShape, reorient, orientVolume, axcodes, affineSpacing, isUsableAffine } from './volume.js';
+export { readNifti, writeNifti, parseNiftiHeader, niftiAffine, qformAffine, affineToQuaternion, NIFTI_DATATYPES, type NiftiHeader, type NiftiReadOptions, type NiftiWriteOptions } from './nifti.js';
+export {
+  readDicomImage, readDicomSeries, assembleDicomSeries, groupDicomSeries, summarizeDicomSeries, pickSeries, hasDicomPreamble, UnsupportedTransferSyntaxError, REFUSED_TRANSFER_SYNTAXES,
+  type DicomImage, type DicomInput, type DicomReadOptions, type DicomSeriesSummary,
+} from './dicom.js';
