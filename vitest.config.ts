@@ -1,6 +1,7 @@
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 // .wgsl files are imported as text, the same way esbuild's text loader does it.
 const wgsl = {
@@ -11,6 +12,10 @@ const wgsl = {
   },
 };
 
+// Golden fixtures live in ../shared beside the repo (CI clones it there too); the Chromium tests fetch
+// them through Vite's /@fs/ route, which needs that folder allowed and its absolute path.
+const goldenDir = fileURLToPath(new URL('../shared/golden/', import.meta.url));
+
 const chromiumArgs = ['--enable-unsafe-webgpu', ...(process.getuid?.() === 0 ? ['--no-sandbox'] : [])];
 
 export default defineConfig({
@@ -20,6 +25,8 @@ export default defineConfig({
       { plugins: [wgsl], test: { name: 'node', environment: 'node', include: ['test/**/*.test.ts'], exclude: ['test/**/*.browser-skip.test.ts'], testTimeout: 120_000, hookTimeout: 120_000, pool: 'forks', fileParallelism: false } },
       {
         plugins: [wgsl],
+        define: { __HLIP_GOLDEN_DIR__: JSON.stringify(goldenDir) },
+        server: { fs: { allow: ['..'] } },
         test: {
           name: 'chromium',
           include: ['test/**/*.test.ts'],

@@ -31,3 +31,7 @@ export * from './normalize.js';
 export * from './concat.js';
 export * from './dropout.js';
 export * from './cast.js';
+export * from './matmul.js';
+export * from './patchify.js';
+export * from './attention.js';
+export * from './segment.js';

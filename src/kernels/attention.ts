@@ -1,0 +1,377 @@
+import common from '../../shaders/attention_common.wgsl';
+import fwdSrc from '../../shaders/attention_fwd.wgsl';
+import bwdSrc from '../../shaders/attention_bwd.wgsl';
+import fwdSgSrc from '../../shaders/attention_fwd_sg.wgsl';
+import bwdSgSrc from '../../shaders/attention_bwd_sg.wgsl';
+import dsumSrc from '../../shaders/attention_dsum.wgsl';
+import { GpuError, ShapeError } from '../errors.js';
+import type { Binding, Device } from '../gpu/device.js';
+import { grid, Uniforms } from './view.js';
+
+const SOURCES = {
+  fwd: `${common}\n${fwdSrc}`,
+  bwd: `${common}\n${bwdSrc}`,
+  fwd_sg: `${common}\n${fwdSgSrc}`,
+  bwd_sg: `${common}\n${bwdSgSrc}`,
+};
+type SourceName = keyof typeof SOURCES;
+
+/**
+ * The kernels' source-level switches, applied before the pipeline cache's `{{NAME}}` defines:
+ * `//#if vec` … `//#else` … `//#endif` keeps one branch; `//#unroll` … `//#end` repeats its body once
+ * per vec4 of the head dim with `$c` = 0 … nv−1. Memoised: one string per variant, so the pipeline
+ * cache compares the same string object each launch.
+ */
+const expanded = new Map<string, string>();
+function expand(name: SourceName, nv: number, rows: number, vec: boolean): string {
+  const key = `${name}|${nv}|${rows}|${vec}`;
+  let out = expanded.get(key);
+  if (out === undefined) {
+    const repeat = (body: string, n: number, mark: RegExp) => {
+      let r = '';
+      for (let i = 0; i < n; i++) r += body.replace(mark, String(i));
+      return r;
+    };
+    out = SOURCES[name]
+      .replace(/^[ \t]*\/\/#if vec[^\n]*\n([\s\S]*?)^[ \t]*\/\/#else[^\n]*\n([\s\S]*?)^[ \t]*\/\/#endif[^\n]*\n/gm, (_, a: string, b: string) => (vec ? a : b))
+      .replace(/^[ \t]*\/\/#rows[^\n]*\n([\s\S]*?)^[ \t]*\/\/#endrows[^\n]*\n/gm, (_, body: string) => repeat(body, rows, /\$r/g))
+      .replace(/^[ \t]*\/\/#unroll[^\n]*\n([\s\S]*?)^[ \t]*\/\/#end[^\n]*\n/gm, (_, body: string) => repeat(body, nv, /\$c/g));
+    expanded.set(key, out);
+  }
+  return out;
+}
+
+/**
+ * Attention windows over a set of patch rows (docs/attention.md). Window w is `prefix` prefix rows
+ * (rows w·prefix… of the prefix operands) followed by the patch rows start[w] … start[w]+len[w]−1.
+ * Its keys are the prefix rows and its first keyLen[w] patch rows (key padding). The windows must tile
+ * the patch rows 0 … rows−1 exactly (every row in one window), so every gradient row is written once.
+ * Host-side only: the GPU table is uploaded per launch into a pooled buffer.
+ */
+export class WindowTable {
+  readonly count: number;
+  readonly prefix: number;
+  /** Patch rows covered. */
+  readonly rows: number;
+  readonly starts: Uint32Array;
+  readonly lens: Uint32Array;
+  readonly keyLens: Uint32Array;
+  /** Longest window, prefix rows included. */
+  readonly maxRows: number;
+  private cache = new Map<number, { data: Uint32Array; blocks: number; blockRows: Uint32Array }>();
+
+  constructor(starts: ArrayLike<number>, lens: ArrayLike<number>, prefix = 0, keyLens?: ArrayLike<number>) {
+    const n = starts.length;
+    if (lens.length !== n || (keyLens && keyLens.length !== n)) throw new ShapeError('window table: starts, lens and keyLens differ in length');
+    if (!Number.isInteger(prefix) || prefix < 0) throw new ShapeError(`window table: invalid prefix count ${prefix}`);
+    this.count = n;
+    this.prefix = prefix;
+    this.starts = Uint32Array.from(starts);
+    this.lens = Uint32Array.from(lens);
+    this.keyLens = keyLens ? Uint32Array.from(keyLens) : Uint32Array.from(lens);
+    const order = [...this.starts.keys()].sort((a, b) => (this.starts[a] as number) - (this.starts[b] as number));
+    let next = 0;
+    let maxRows = 0;
+    for (const w of order) {
+      const s = starts[w] as number;
+      const l = lens[w] as number;
+      const kl = this.keyLens[w] as number;
+      if (!Number.isInteger(s) || !Number.isInteger(l) || l < 0 || s < 0) throw new ShapeError(`window ${w}: invalid start ${s} / length ${l}`);
+      if (kl > l) throw new ShapeError(`window ${w}: key length ${kl} exceeds its ${l} rows`);
+      if (s !== next) throw new ShapeError(`windows must tile the patch rows: window ${w} starts at ${s}, expected ${next}`);
+      if (prefix + kl === 0 && l > 0) throw new ShapeError(`window ${w} has queries but no keys`);
+      next = s + l;
+      maxRows = Math.max(maxRows, prefix + l);
+    }
+    this.rows = next;
+    this.maxRows = maxRows;
+  }
+
+  /** Windows laid end to end in order: window w holds lens[w] rows. */
+  static contiguous(lens: ArrayLike<number>, prefix = 0, keyLens?: ArrayLike<number>): WindowTable {
+    const starts = new Array<number>(lens.length);
+    let acc = 0;
+    for (let i = 0; i < lens.length; i++) {
+      starts[i] = acc;
+      acc += lens[i] as number;
+    }
+    return new WindowTable(starts, lens, prefix, keyLens);
+  }
+
+  /** `count` windows of `len` rows each. */
+  static uniform(count: number, len: number, prefix = 0): WindowTable {
+    return WindowTable.contiguous(new Array<number>(count).fill(len), prefix);
+  }
+
+  /** Prefix rows over all windows. */
+  get prefixRows(): number {
+    return this.count * this.prefix;
+  }
+
+  /** Output rows: the patch rows, then the prefix rows window by window. */
+  get outRows(): number {
+    return this.rows + this.prefixRows;
+  }
+
+  /**
+   * GPU table for workgroups of `blk` rows: per window (start, len, keyLen, 0), then per block
+   * (window, first local row). Blocks of one window are consecutive.
+   */
+  layout(blk: number): { data: Uint32Array; blocks: number; blockRows: Uint32Array } {
+    let hit = this.cache.get(blk);
+    if (hit) return hit;
+    let blocks = 0;
+    for (let w = 0; w < this.count; w++) blocks += Math.ceil((this.prefix + (this.lens[w] as number)) / blk);
+    const data = new Uint32Array(4 * this.count + 2 * blocks);
+    const blockRows = new Uint32Array(blocks);
+    let b = 0;
+    for (let w = 0; w < this.count; w++) {
+      data.set([this.starts[w] as number, this.lens[w] as number, this.keyLens[w] as number, 0], 4 * w);
+      const nrows = this.prefix + (this.lens[w] as number);
+      for (let i0 = 0; i0 < nrows; i0 += blk) {
+        data[4 * this.count + 2 * b] = w;
+        data[4 * this.count + 2 * b + 1] = i0;
+        blockRows[b] = nrows;
+        b++;
+      }
+    }
+    hit = { data, blocks, blockRows };
+    this.cache.set(blk, hit);
+    return hit;
+  }
+}
+
+/** Where an operand lives: element offset, stride between rows and between heads (d is contiguous). */
+export interface Operand {
+  readonly buffer: GPUBuffer;
+  readonly offset: number;
+  readonly rowStride: number;
+  readonly headStride: number;
+}
+
+export interface AttentionOperands {
+  q: Operand;
+  k: Operand;
+  v: Operand;
+  /** Prefix rows ([windows·prefix, heads, dim]); all three in one buffer. Required when prefix > 0. */
+  pq?: Operand;
+  pk?: Operand;
+  pv?: Operand;
+}
+
+export interface AttentionConfig {
+  heads: number;
+  headDim: number;
+  dtype: 'f32' | 'f16';
+  scale: number;
+  causal: boolean;
+  table: WindowTable;
+  /** One u32 per patch row (0 = never a key), or null. */
+  keyMask: GPUBuffer | null;
+  /** Upper bound of (query rows × key rows × head dim × heads) per dispatch, so none runs for seconds. */
+  workBudget?: number;
+  variant?: AttentionVariant;
+}
+
+/** The combined output and its log-sum-exp, stored in one buffer (LSE after O, 256-byte aligned). */
+export interface SavedOutput {
+  readonly buffer: GPUBuffer;
+  readonly oBytes: number;
+  readonly lseOffset: number;
+  readonly lseBytes: number;
+}
+
+/** Gradients of the six operands, all in one buffer. */
+export interface GradTargets {
+  buffer: GPUBuffer;
+  q: Operand;
+  k: Operand;
+  v: Operand;
+  pq?: Operand;
+  pk?: Operand;
+  pv?: Operand;
+}
+
+export const DEFAULT_WORK_BUDGET = 2 ** 30;
+export const MIN_HEAD_DIM = 1;
+export const MAX_HEAD_DIM = 256;
+
+/** Byte layout of the buffer holding O ([rows, heads, dim] of T) and LSE ([rows, heads] f32). */
+export function savedLayout(rows: number, heads: number, dim: number, dtype: 'f32' | 'f16'): { oBytes: number; lseOffset: number; lseBytes: number; total: number } {
+  const oBytes = Math.max(4, Math.ceil((rows * heads * dim * (dtype === 'f16' ? 2 : 4)) / 4) * 4);
+  const lseOffset = Math.ceil(oBytes / 256) * 256;
+  const lseBytes = Math.max(4, rows * heads * 4);
+  return { oBytes, lseOffset, lseBytes, total: lseOffset + lseBytes };
+}
+
+/**
+ * Kernel family: `subgroup` (K/V rows shared by subgroupShuffle, no workgroup memory; much faster on
+ * CPU adapters, where loads inside loops run lane by lane) or `workgroup` (tiles in workgroup memory;
+ * any adapter). `auto` picks subgroup when the device has subgroups.
+ */
+export type AttentionVariant = 'auto' | 'subgroup' | 'workgroup';
+
+interface Plan {
+  sg: boolean;
+  vec: boolean;
+  /** Subgroup size (subgroup kernels). */
+  sgs: number;
+  /** Rows per invocation (subgroup kernels). */
+  r: number;
+  /** Rows per workgroup (= block table granularity). */
+  blk: number;
+  /** Rows per invocation of the backward subgroup kernels (fewer: they hold twice the registers). */
+  rB: number;
+  blkB: number;
+  tileF: number;
+  tileB: number;
+}
+
+/** A fixed subgroup size the subgroup kernels can be compiled for, or 0. */
+function fixedSubgroupSize(dev: Device): number {
+  if (!dev.caps.subgroups) return 0;
+  const info = (dev.gpu as GPUDevice & { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
+  const lo = info?.subgroupMinSize ?? 0;
+  const hi = info?.subgroupMaxSize ?? 0;
+  return lo === hi && lo >= 4 && lo <= Math.min(128, dev.caps.maxInvocations) ? lo : 0;
+}
+
+/** Kernel family, vec4 access, rows per workgroup and tile heights for this device and launch. */
+function plan(dev: Device, cfg: AttentionConfig, ops: readonly (Operand | undefined)[]): Plan {
+  const want = cfg.variant ?? 'auto';
+  const sgs = fixedSubgroupSize(dev);
+  if (want === 'subgroup' && !sgs) throw new GpuError('attention: the subgroup variant needs the subgroups feature with one fixed subgroup size', 'limit');
+  const sg = sgs > 0 && want !== 'workgroup';
+  const d = cfg.headDim;
+  if (sg) {
+    const vec = d % 4 === 0 && ops.every((o) => !o || (o.offset % 4 === 0 && o.rowStride % 4 === 0 && o.headStride % 4 === 0));
+    // Rows per invocation: more rows amortise each lane-varying load over more FMAs; registers grow
+    // with rows × head dim and so does the adapter's compile time (about a minute for the forward at
+    // D = 64, R = 4 on llvmpipe, cached on disk by Mesa afterwards). The backward holds twice the
+    // registers per row.
+    const r = d <= 64 ? 8 : 2;
+    const rB = d <= 64 ? 4 : 1;
+    return { sg, vec, sgs, r, blk: r * sgs, rB, blkB: rB * sgs, tileF: 4, tileB: 4 };
+  }
+  const mem = dev.caps.maxWorkgroupStorage;
+  const fit = (bytes: (t: number) => number) => {
+    for (const t of [32, 16, 8, 4]) if (bytes(t) <= mem) return t;
+    throw new GpuError(`attention head dim ${d} needs more workgroup memory than the adapter's ${mem} bytes`, 'limit');
+  };
+  const blk = Math.min(64, dev.caps.maxInvocations);
+  return { sg, vec: false, sgs: 0, r: 1, blk, rB: 1, blkB: blk, tileF: fit((t) => 8 * t * d), tileB: fit((t) => 8 * t * d + 8 * t) };
+}
+
+function operandU(u: Uniforms, o: Operand | undefined): void {
+  u.u(o?.offset ?? 0, o?.rowStride ?? 0, o?.headStride ?? 0, 0);
+}
+
+function params(cfg: AttentionConfig, tile: number, sgs: number, nblk: number, blk0: number, h0: number, boff: number, x: AttentionOperands, g: GradTargets | null, go: Operand | null): Uint8Array {
+  const u = new Uniforms(64)
+    .u(cfg.heads, cfg.table.prefix, nblk, blk0)
+    .u(h0, boff, cfg.table.rows)
+    .f(cfg.scale);
+  for (const o of [x.q, x.k, x.v, x.pq, x.pk, x.pv]) operandU(u, o);
+  for (const o of [g?.q, g?.k, g?.v, g?.pq, g?.pk, g?.pv]) operandU(u, o);
+  operandU(u, go ?? undefined);
+  u.u(cfg.headDim, tile, sgs, Math.ceil(cfg.headDim / 4));
+  return u.bytes();
+}
+
+function check(cfg: AttentionConfig, x: AttentionOperands): void {
+  const d = cfg.headDim;
+  if (!Number.isInteger(d) || d < MIN_HEAD_DIM || d > MAX_HEAD_DIM) throw new ShapeError(`attention head dim ${d} outside ${MIN_HEAD_DIM}…${MAX_HEAD_DIM}`);
+  if (cfg.table.prefix > 0 && !(x.pq && x.pk && x.pv)) throw new ShapeError(`attention windows have ${cfg.table.prefix} prefix rows but no prefix operands were given`);
+  if (x.pq && (x.pq.buffer !== x.pk?.buffer || x.pq.buffer !== x.pv?.buffer)) throw new ShapeError('attention prefix operands must share one buffer (pack them first)');
+}
+
+function upload(dev: Device, data: Uint32Array): GPUBuffer {
+  const buf = dev.pool.acquire(Math.max(16, data.byteLength));
+  dev.write(buf, 0, data);
+  return buf;
+}
+
+/**
+ * Splits the block list into dispatches of at most `budget` work: contiguous block ranges × head
+ * ranges, each within the per-dimension workgroup limit.
+ */
+function chunks(dev: Device, cfg: AttentionConfig, blockRows: Uint32Array, blk: number): { blk0: number; nblk: number; h0: number; nh: number }[] {
+  const budget = cfg.workBudget ?? DEFAULT_WORK_BUDGET;
+  const maxX = dev.caps.maxWorkgroupsPerDim;
+  const cost = (b: number) => blk * (blockRows[b] as number) * cfg.headDim;
+  let maxCost = 0;
+  for (let b = 0; b < blockRows.length; b++) maxCost = Math.max(maxCost, cost(b));
+  const nh = Math.max(1, Math.min(cfg.heads, Math.floor(budget / Math.max(1, maxCost))));
+  const out: { blk0: number; nblk: number; h0: number; nh: number }[] = [];
+  let b0 = 0;
+  while (b0 < blockRows.length) {
+    let acc = 0;
+    let b1 = b0;
+    while (b1 < blockRows.length && b1 - b0 < maxX && (b1 === b0 || acc + cost(b1) * nh <= budget)) acc += cost(b1++) * nh;
+    for (let h0 = 0; h0 < cfg.heads; h0 += nh) out.push({ blk0: b0, nblk: b1 - b0, h0, nh: Math.min(nh, cfg.heads - h0) });
+    b0 = b1;
+  }
+  return out;
+}
+
+/** Launch geometry: rows per workgroup, rows per invocation (subgroup kernels), tile height. */
+interface Geometry {
+  blk: number;
+  r: number;
+  tile: number;
+}
+
+function run(dev: Device, cfg: AttentionConfig, p: Plan, name: SourceName, entryPoint: string, geo: Geometry, x: AttentionOperands, bindings: (table: GPUBuffer) => Binding[], g: GradTargets | null, go: Operand | null): void {
+  const { blk, r, tile } = geo;
+  const { data, blocks, blockRows } = cfg.table.layout(blk);
+  if (blocks === 0) return;
+  const nv = Math.ceil(cfg.headDim / 4);
+  const defines = { D: cfg.headDim, NV: nv, BLK: blk, TILE: tile, SG: p.sgs || 4, R: r, CAUSAL: String(cfg.causal), MASK: String(cfg.keyMask !== null) };
+  const kernel = dev.pipelines.get(`attention_${name}_${entryPoint}`, expand(name, nv, r, p.vec), { dtype: cfg.dtype, entryPoint, defines });
+  const table = upload(dev, data);
+  const boff = 4 * cfg.table.count;
+  const parts = chunks(dev, cfg, blockRows, blk);
+  const binds = bindings(table);
+  for (const c of parts) {
+    dev.dispatch(kernel, binds, params(cfg, tile, p.sgs, c.nblk, c.blk0, c.h0, boff, x, g, go), [c.nblk, c.nh]);
+    // Long launches go out one dispatch per submit, so no command buffer holds seconds of work.
+    if (parts.length > 1) dev.flush();
+  }
+  // Safe to recycle now: later writes to this buffer are queued after the recorded dispatches.
+  dev.pool.release(table);
+}
+
+function inputBindings(x: AttentionOperands, cfg: AttentionConfig, table: GPUBuffer): Binding[] {
+  return [table, x.q.buffer, x.k.buffer, x.v.buffer, x.pq?.buffer ?? x.q.buffer, cfg.keyMask ?? table];
+}
+
+/** Forward: writes O and the log-sum-exp into `out`. */
+export function attentionForward(dev: Device, cfg: AttentionConfig, x: AttentionOperands, out: SavedOutput): void {
+  check(cfg, x);
+  const p = plan(dev, cfg, [x.q, x.k, x.v, x.pq, x.pk, x.pv]);
+  run(dev, cfg, p, p.sg ? 'fwd_sg' : 'fwd', 'main', { blk: p.blk, r: p.r, tile: p.tileF }, x, (table) => [
+    ...inputBindings(x, cfg, table),
+    { buffer: out.buffer, offset: 0, size: out.oBytes },
+    { buffer: out.buffer, offset: out.lseOffset, size: out.lseBytes },
+  ], null, null);
+}
+
+/**
+ * Backward: Di = rowsum(dO ∘ O), then dQ (query-owned) and dK/dV (key-owned) passes that recompute
+ * probabilities from the saved log-sum-exp. `go` addresses dO by output row.
+ */
+export function attentionBackward(dev: Device, cfg: AttentionConfig, x: AttentionOperands, saved: SavedOutput, go: Operand, g: GradTargets): void {
+  check(cfg, x);
+  const p = plan(dev, cfg, [x.q, x.k, x.v, x.pq, x.pk, x.pv, g.q, g.k, g.v, g.pq, g.pk, g.pv, go]);
+  const n = cfg.table.outRows * cfg.heads;
+  const st = dev.pool.acquire(Math.max(16, n * 8));
+  const dsum = dev.pipelines.get('attention_dsum', dsumSrc, { dtype: cfg.dtype, defines: { D: cfg.headDim } });
+  const u = new Uniforms(8).u(n, cfg.heads, 0, 0, go.offset, go.rowStride, go.headStride, 0).bytes();
+  dev.dispatch(dsum, [{ buffer: saved.buffer, offset: 0, size: saved.oBytes }, { buffer: saved.buffer, offset: saved.lseOffset, size: saved.lseBytes }, go.buffer, st], u, grid(Math.ceil(n / 64), dev.caps.maxWorkgroupsPerDim));
+  const bind = (table: GPUBuffer): Binding[] => [...inputBindings(x, cfg, table), go.buffer, st, g.buffer];
+  const name = p.sg ? 'bwd_sg' : 'bwd';
+  const geo = { blk: p.blkB, r: p.rB, tile: p.tileB };
+  run(dev, cfg, p, name, 'dq', geo, x, bind, g, go);
+  run(dev, cfg, p, name, 'dkdv', geo, x, bind, g, go);
+  dev.pool.release(st);
+}
