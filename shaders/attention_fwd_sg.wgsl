@@ -1,10 +1,10 @@
-// Flash-attention forward, subgroup variant, for adapters with a fixed subgroup size SG. One
-// workgroup is one subgroup; each invocation owns R query rows (NV vec4 registers each). Per key block
-// every lane loads one key/value row and subgroupShuffle hands the rows to the other lanes, four keys
-// per online-softmax step (running max m, running sum l), so each load feeds SG·R rows. No workgroup
-// memory and no barriers: on CPU adapters (llvmpipe) a lane-varying load inside a loop runs lane by
-// lane and costs tens of FMAs, and barriers become coroutine switches. `//#rows` blocks repeat per
-// row ($r). Writes the normalised output and lse = m + log(l).
+// Flash-attention forward, subgroup variant (CPU adapters with a fixed subgroup size SG; see
+// docs/attention.md). One workgroup is one subgroup; each invocation owns R query rows (NV vec4
+// variables each). Per key block every lane loads one key/value row and subgroupShuffle hands the rows
+// to the other lanes, four keys per online-softmax step (running max m, running sum l), so each load
+// feeds SG·R rows. No workgroup memory and no barriers: on llvmpipe a lane-varying load inside a loop
+// runs lane by lane and costs tens of FMAs, and barriers become coroutine switches. `//#rows` blocks
+// repeat per row ($r). Writes the normalised output and lse = m + log(l).
 //#if vec
 @group(0) @binding(7) var<storage, read_write> O: array<vec4<T>>;
 fn st4(b: u32, c: u32, v: vec4<f32>) { O[(b >> 2u) + c] = vec4<T>(v); }

@@ -236,21 +236,28 @@ function fixedSubgroupSize(dev: Device): number {
   return lo === hi && lo >= 4 && lo <= Math.min(128, dev.caps.maxInvocations) ? lo : 0;
 }
 
+/** Software adapters (llvmpipe, SwiftShader): SIMD across invocations on CPU cores. */
+function cpuAdapter(dev: Device): boolean {
+  const a = dev.adapter;
+  return a.architecture === 'software' || a.architecture === 'swiftshader' || /llvmpipe|swiftshader|lavapipe/i.test(`${a.description} ${a.device}`);
+}
+
 /** Kernel family, vec4 access, rows per workgroup and tile heights for this device and launch. */
 function plan(dev: Device, cfg: AttentionConfig, ops: readonly (Operand | undefined)[]): Plan {
   const want = cfg.variant ?? 'auto';
   const sgs = fixedSubgroupSize(dev);
   if (want === 'subgroup' && !sgs) throw new GpuError('attention: the subgroup variant needs the subgroups feature with one fixed subgroup size', 'limit');
-  const sg = sgs > 0 && want !== 'workgroup';
+  // The subgroup family is tuned for CPU adapters (see attention_fwd_sg.wgsl); GPUs get the
+  // workgroup-memory family unless asked otherwise.
+  const cpu = cpuAdapter(dev);
+  const sg = sgs > 0 && (want === 'subgroup' || (want === 'auto' && cpu));
   const d = cfg.headDim;
   if (sg) {
     const vec = d % 4 === 0 && ops.every((o) => !o || (o.offset % 4 === 0 && o.rowStride % 4 === 0 && o.headStride % 4 === 0));
-    // Rows per invocation: more rows amortise each lane-varying load over more FMAs; registers grow
-    // with rows × head dim and so does the adapter's compile time (about a minute for the forward at
-    // D = 64, R = 4 on llvmpipe, cached on disk by Mesa afterwards). The backward holds twice the
-    // registers per row.
-    const r = d <= 64 ? 8 : 2;
-    const rB = d <= 64 ? 4 : 1;
+    // Rows per invocation: each lane-varying load (costly on CPU adapters) feeds SG·R rows; the
+    // backward holds twice the registers per row. On GPUs registers are the limit: one row.
+    const r = cpu ? (d <= 64 ? 8 : 4) : 1;
+    const rB = cpu ? (d <= 64 ? 4 : 2) : 1;
     return { sg, vec, sgs, r, blk: r * sgs, rB, blkB: rB * sgs, tileF: 4, tileB: 4 };
   }
   const mem = dev.caps.maxWorkgroupStorage;
