@@ -22,7 +22,7 @@ export default defineConfig({
   plugins: [wgsl],
   test: {
     projects: [
-      { plugins: [wgsl], test: { name: 'node', environment: 'node', include: ['test/**/*.test.ts'], exclude: ['test/**/*.browser-skip.test.ts'], testTimeout: 120_000, hookTimeout: 120_000, pool: 'forks', fileParallelism: false } },
+      { plugins: [wgsl], test: { name: 'node', environment: 'node', include: ['test/**/*.test.ts'], exclude: ['test/**/*.browser-skip.test.ts'], testTimeout: 300_000, hookTimeout: 300_000, pool: 'forks', fileParallelism: false } },
       {
         plugins: [wgsl],
         define: { __HLIP_GOLDEN_DIR__: JSON.stringify(goldenDir) },
@@ -31,8 +31,8 @@ export default defineConfig({
           name: 'chromium',
           include: ['test/**/*.test.ts'],
           exclude: ['test/**/*.node.test.ts'],
-          testTimeout: 120_000,
-          hookTimeout: 120_000,
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
           fileParallelism: false,
           browser: {
             enabled: true,
