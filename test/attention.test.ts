@@ -239,3 +239,56 @@ describe('attention input layouts', () => {
     q.dispose();
   });
 });
+
+/**
+ * The materialised path of the core ops (what the reference does after reshaping each window into a
+ * row): per window [P + L, H, D] rows, softmax(Q Kᵀ · scale) V with matmul and softmax.
+ */
+function materialized(qkv: Tensor, pre: Tensor, win: WindowTable, H: number, D: number): Tensor {
+  const W = win.count;
+  const L = win.lens[0]!;
+  const P = win.prefix;
+  const rows = ops.reshape(qkv, [W, L, 3, H, D]);
+  const prow = ops.reshape(pre, [W, P, 3, H, D]);
+  const all = ops.concat([prow, rows], 1); // [W, P + L, 3, H, D], prefix first as in the reference
+  const part = (i: number) => ops.permute(ops.squeeze(ops.slice(all, 2, i, i + 1), 2), [0, 2, 1, 3]); // [W, H, P+L, D]
+  const s = ops.scale(ops.matmul(part(0), ops.transpose(part(1), -2, -1)), 1 / Math.sqrt(D));
+  const o = ops.matmul(ops.softmax(s, -1), part(2)); // [W, H, P+L, D]
+  const ot = ops.permute(o, [0, 2, 1, 3]); // [W, P+L, H, D]
+  // Back to the flash output layout: patch rows, then prefix rows.
+  const patch = ops.reshape(ops.slice(ot, 1, P, P + L), [W * L, H, D]);
+  const prefix = ops.reshape(ops.slice(ot, 1, 0, P), [W * P, H, D]);
+  return ops.concat([patch, prefix], 0);
+}
+
+describe('flash vs the materialised composition of the core ops (GPU, f32)', () => {
+  // 2 studies × 2 scans × 3 slices × 5 patches, CLS + register.
+  const cases: [string, WindowTable][] = [
+    ['slice', WindowTable.uniform(12, 5, 2)],
+    ['scan', WindowTable.uniform(4, 15, 2)],
+    ['study', WindowTable.uniform(2, 30, 2)],
+  ];
+  for (const [kind, win] of cases) {
+    it(`${kind} windows: output and gradients of the fused qkv and prefix`, async () => {
+      const H = 2;
+      const D = 12;
+      await scopeAsync(async () => {
+        const results: Float32Array[][] = [];
+        for (const impl of ['flash', 'materialized'] as const) {
+          const qkv = ops.randn(dev, [win.rows, 3 * H * D], 5);
+          const pre = ops.randn(dev, [win.prefixRows, 3 * H * D], 6);
+          const g = ops.randn(dev, [win.outRows, H, D], 7);
+          qkv.requiresGrad = true;
+          pre.requiresGrad = true;
+          const o = impl === 'flash' ? attention({ qkv }, { heads: H, windows: win, prefix: { qkv: pre } }) : materialized(qkv, pre, win, H, D);
+          o.backward(g);
+          results.push([(await o.data()) as Float32Array, (await qkv.grad!.data()) as Float32Array, (await pre.grad!.data()) as Float32Array]);
+        }
+        const [f, m] = results as [Float32Array[], Float32Array[]];
+        expect(relErr(f[0]!, m[0]!), 'output').toBeLessThanOrEqual(1e-5);
+        expect(relErr(f[1]!, m[1]!), 'd qkv').toBeLessThanOrEqual(1e-5);
+        expect(relErr(f[2]!, m[2]!), 'd prefix qkv').toBeLessThanOrEqual(1e-5);
+      });
+    });
+  }
+});

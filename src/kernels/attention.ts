@@ -18,9 +18,10 @@ type SourceName = keyof typeof SOURCES;
 
 /**
  * The kernels' source-level switches, applied before the pipeline cache's `{{NAME}}` defines:
- * `//#if vec` … `//#else` … `//#endif` keeps one branch; `//#unroll` … `//#end` repeats its body once
- * per vec4 of the head dim with `$c` = 0 … nv−1. Memoised: one string per variant, so the pipeline
- * cache compares the same string object each launch.
+ * `//#if vec` … `//#else` … `//#endif` keeps one branch; `//#rows` … `//#endrows` repeats its body
+ * once per row an invocation owns (`$r`); `//#unroll` … `//#end` repeats its body once per vec4 of the
+ * head dim (`$c` = 0 … nv−1). Memoised: one string per variant, so the pipeline cache compares the same
+ * string object each launch.
  */
 const expanded = new Map<string, string>();
 function expand(name: SourceName, nv: number, rows: number, vec: boolean): string {
@@ -236,10 +237,15 @@ function fixedSubgroupSize(dev: Device): number {
   return lo === hi && lo >= 4 && lo <= Math.min(128, dev.caps.maxInvocations) ? lo : 0;
 }
 
-/** Software adapters (llvmpipe, SwiftShader): SIMD across invocations on CPU cores. */
+/**
+ * Mesa llvmpipe/lavapipe: SIMD across invocations on CPU cores, where the subgroup family is several
+ * times faster. (SwiftShader, Chromium's CPU adapter, has fixed 4-wide subgroups too, but its shader
+ * compiler runs out of memory on some of the unrolled subgroup kernels, so it gets the workgroup
+ * family.)
+ */
 function cpuAdapter(dev: Device): boolean {
   const a = dev.adapter;
-  return a.architecture === 'software' || a.architecture === 'swiftshader' || /llvmpipe|swiftshader|lavapipe/i.test(`${a.description} ${a.device}`);
+  return a.architecture === 'software' || /llvmpipe|lavapipe/i.test(`${a.description} ${a.device}`);
 }
 
 /** Kernel family, vec4 access, rows per workgroup and tile heights for this device and launch. */

@@ -40,7 +40,7 @@ export interface AttentionOptions {
   keyMask?: Tensor;
   /** Cap on work per dispatch (query rows × key rows × D × heads); long launches are split. */
   workBudget?: number;
-  /** Kernel family (default 'auto': subgroup kernels where the device has subgroups). */
+  /** Kernel family (default 'auto': the subgroup kernels on llvmpipe, the workgroup kernels elsewhere). */
   variant?: AttentionVariant;
 }
 
