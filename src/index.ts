@@ -19,3 +19,10 @@ export { sincos1d, sincos3d, linearInterpMatrix, resampleSpatial, sequentialRows
 export * as synth from './data/synth.js';
 export { synthFiles, encodeSynthScan, type SynthFile, type SynthSummary } from './data/synth-writer.js';
 export * as hierarchy from './nn/hierarchy.js';
+export { StudyDataset, sampleScans, preprocessScan, processScanInThread, type ScanJob, type ScanProcessor, type ScanPipeline, type StudyDatasetOptions, type StudyItem, type DatasetStats, type EvalScanMode } from './data/dataset.js';
+export { StudyLoader, type StudyLoaderOptions, type StudyBatch, type LoaderState } from './data/loader.js';
+export { parseManifest, resolveSeries, seriesCandidates, type Manifest, type StudyEntry, type SeriesInfo, type SeriesView, type StudyFiles, type FileInfo, type SeriesLocation, type VolumeReadSettings } from './data/manifest.js';
+export { reportText, defaultReportPrefix } from './data/report.js';
+export { MemoryScanCache, scanKey, encodeCachedScan, decodeCachedScan, type ScanCache, type CachedScan, type ScanKey, type CacheDType } from './data/scan-cache.js';
+export { mapStudyFiles, type FileData } from './data/study-files.js';
+export { DataRng } from './data/random.js';
