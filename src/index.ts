@@ -26,3 +26,6 @@ export { reportText, defaultReportPrefix } from './data/report.js';
 export { MemoryScanCache, scanKey, encodeCachedScan, decodeCachedScan, type ScanCache, type CachedScan, type ScanKey, type CacheDType } from './data/scan-cache.js';
 export { mapStudyFiles, type FileData } from './data/study-files.js';
 export { DataRng } from './data/random.js';
+export { buildOpenClip, parseOpenClipConfig, openClipVisualConfig, openClipShapeMismatch, bertConfigFor, type OpenClipModelConfig, type OpenClipBuildOptions, type OpenClipModel } from './models/openclip.js';
+export { patchDropIndices, patchKeepCount, keptGrid } from './models/patch-dropout.js';
+export * as hf from './io/hf.js';

@@ -2,6 +2,7 @@
 import { HlipError } from '../errors.js';
 import { convert } from './convert.js';
 import { doctor } from './doctor.js';
+import { evalCommand } from './eval.js';
 import { fixture } from './fixture.js';
 import { synth } from './synth.js';
 
@@ -9,9 +10,10 @@ type Command = (args: string[]) => Promise<number>;
 
 const commands: Record<string, { run: Command; help: string }> = {
   doctor: { run: doctor, help: 'print the WebGPU adapter, its limits and features, and run a smoke test [--json]' },
-  convert: { run: convert, help: '<in.pt|in.safetensors> <out.safetensors>: PyTorch checkpoint or safetensors to safetensors [--all] [--dtype f16]' },
+  convert: { run: convert, help: '<in.pt|in.safetensors|hf-dir> <out.safetensors>: PyTorch checkpoint, safetensors or Hugging Face snapshot to safetensors [--all] [--dtype f16] [--model MODEL_NAME]' },
   fixture: { run: fixture, help: '<fixture.safetensors> --out <out.safetensors>: run a golden fixture (../shared/golden format) and write every non-input tensor in float32' },
   synth: { run: synth, help: '--out <dir> [--kind ct|mri] [--studies n] [--seed s]: write the synthetic benchmark (see hlip synth --help)' },
+  eval: { run: evalCommand, help: '--benchmark <name> --scores <scores.csv> --labels <labels.csv> [--json]: zero-shot metrics as the reference computes them (see hlip eval --help)' },
 };
 
 function usage(): string {

@@ -10,8 +10,9 @@ import { resampleSpatial, sequentialRows } from '../models/posemb.js';
 import { scopeAsync } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 import { BertTextEncoder, type BertConfig } from '../models/bert.js';
-import { CustomTextCLIP } from '../models/clip.js';
-import { TextTransformer, tokenBatch } from '../models/text-transformer.js';
+import type { CustomTextCLIP } from '../models/clip.js';
+import { buildOpenClip, parseOpenClipConfig } from '../models/openclip.js';
+import { tokenBatch } from '../models/text-transformer.js';
 import { HlipVisualEncoder } from '../models/visual.js';
 import { visualConfigFromJson } from '../models/configs.js';
 import { clipLoss, dualClipLoss, sigLipLoss } from '../train/losses.js';
@@ -284,18 +285,8 @@ const bertHandler: FixtureHandler = {
 
 /** A CustomTextCLIP (HLIP image tower + open_clip TextTransformer) from a fixture's open_clip config and tower kwargs. */
 function clipOf(dev: Device, oc: Record<string, unknown>, vision: Record<string, unknown>, what: string): { model: CustomTextCLIP; visual: HlipVisualEncoder } {
-  const tc = record(oc['text_cfg']);
-  const embedDim = numberOf(oc, 'embed_dim', `${what} open_clip_model_config`);
-  const text = new TextTransformer(dev, {
-    contextLength: numberOf(tc, 'context_length', `${what} text_cfg`),
-    vocabSize: numberOf(tc, 'vocab_size', `${what} text_cfg`),
-    width: numberOf(tc, 'width', `${what} text_cfg`),
-    heads: numberOf(tc, 'heads', `${what} text_cfg`),
-    layers: numberOf(tc, 'layers', `${what} text_cfg`),
-    outputDim: embedDim,
-  });
-  const visual = new HlipVisualEncoder(dev, visualConfigFromJson({ ...vision, out_dim: embedDim }));
-  return { model: new CustomTextCLIP(dev, visual, text), visual };
+  const { model, visual } = buildOpenClip(dev, parseOpenClipConfig(oc, `${what} open_clip_model_config`), { visual: vision });
+  return { model, visual: visual as HlipVisualEncoder };
 }
 
 const clipHandler: FixtureHandler = {

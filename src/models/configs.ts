@@ -28,6 +28,8 @@ export interface HlipVisualConfig {
   /** Stochastic depth: block i drops with linspace(0, rate, depth)[i] per partition row (training). */
   dropPathRate: number;
   layerNormEps: number;
+  /** Patch dropout rate used in training when a forward pass does not give one (open_clip `patch_dropout`). */
+  patchDropRate?: number;
 }
 
 /** Number of prefix tokens (class token + registers). */
@@ -179,6 +181,8 @@ export function visualConfigFromJson(json: unknown): HlipVisualConfig {
     layerNormEps: num(o, ['layerNormEps', 'layer_norm_eps'], 1e-6),
   };
   if (typeof o['name'] === 'string') cfg.name = o['name'];
+  const pdr = num(o, ['patchDropRate', 'patch_drop_rate'], 0);
+  if (pdr > 0) cfg.patchDropRate = pdr;
   if (cfg.embedDim % cfg.numHeads !== 0) throw new HlipError('config', `visual config: embed_dim ${cfg.embedDim} is not divisible by ${cfg.numHeads} heads`);
   return cfg;
 }

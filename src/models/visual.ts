@@ -5,6 +5,7 @@ import { attention } from '../ops/attention.js';
 import { concat } from '../ops/concat.js';
 import { randn, zeros } from '../ops/creation.js';
 import { add, mul } from '../ops/elementwise.js';
+import { gather } from '../ops/gather.js';
 import { patchEmbed3d } from '../ops/patchify.js';
 import { mean } from '../ops/reduce.js';
 import { expand, reshape, slice } from '../ops/view.js';
@@ -14,13 +15,14 @@ import { Tensor } from '../tensor/tensor.js';
 import { nativeGrid, prefixTokens, visualConfig, type HlipVisualConfig, type Level } from './configs.js';
 import { patchTokens, repartition, toRowLayout, windowsOf, windowTable, type TokenGrid } from './hierarchy.js';
 import { LayerNorm, Linear, nextSeed } from './layers.js';
+import { keptGrid, patchDropIndices, patchKeepCount } from './patch-dropout.js';
 import { resampleSpatial, sequentialRows, sincos1d, sincos3d } from './posemb.js';
 
 /** Options of one forward pass. */
 export interface VisualForwardOptions {
   /** Also return every block's output in the reference row layout [rows, P + tokens, C]. */
   blocks?: boolean;
-  /** Also return `patchEmbed` [B, N, d, h, w, C] and `posEmbed` (block 0's input, row layout). */
+  /** Also return `patchEmbed` [B, N, d, h, w, C] and `posEmbed` (block 0's input, row layout; after patch dropout). */
   intermediates?: boolean;
   /** Return `tokens` (forward_features, [B, P + N·d·h·w, C]); default true. */
   tokens?: boolean;
@@ -33,6 +35,20 @@ export interface VisualForwardOptions {
   batchSizeQuirk?: boolean;
   /** Uniform [0, 1) source for scan positions and drop path (default Math.random). */
   random?: () => number;
+  /**
+   * Training-mode behaviour (random scan positions, drop path, patch dropout) for this pass,
+   * overriding the module's `training` flag; default: the flag.
+   */
+  train?: boolean;
+  /**
+   * Patch dropout rate p (hlip-spec §2.9; default the config's `patchDropRate`, else 0), training
+   * only: every row of the initial partition keeps its prefix token(s) and max(1, ⌊L·(1−p)⌋) patch
+   * tokens chosen by argsort of seeded Philox normals (see patch-dropout.ts). Later windows are
+   * built over the kept tokens; dropped tokens get no gradient.
+   */
+  patchDropout?: number;
+  /** Seed of the patch-dropout selection (default: drawn from `random`). */
+  seed?: number;
 }
 
 /** Result of HlipVisualEncoder.forward; every tensor is the caller's to dispose. */
@@ -205,7 +221,7 @@ export class HlipTrunk extends Module {
   private scanPositions(B: number, N: number, opts: VisualForwardOptions): number[] | null {
     const M = this.cfg.maxNumScans;
     if (opts.scanPositions) return [...opts.scanPositions];
-    const isTrain = opts.batchSizeQuirk ? B !== 1 : this.training;
+    const isTrain = opts.batchSizeQuirk ? B !== 1 : (opts.train ?? this.training);
     if (!isTrain) return null;
     if (N > M) throw new ShapeError(`${N} scans exceed the ${M} scan positions; the reference allows interpolation only at test time`);
     // randperm(M)[:N]: a partial Fisher-Yates shuffle.
@@ -222,8 +238,8 @@ export class HlipTrunk extends Module {
    * Per-row drop-path scales of the stream at a level, or null: timm DropPath on the reference's
    * [rows, P + L, C] layout draws one keep/drop per row, i.e. per window here (hlip-spec §2.5, §11.7).
    */
-  private dropPathScales(rate: number, level: Level, g: TokenGrid, rnd: () => number): Tensor | null {
-    if (!this.training || rate <= 0) return null;
+  private dropPathScales(train: boolean, rate: number, level: Level, g: TokenGrid, rnd: () => number): Tensor | null {
+    if (!train || rate <= 0) return null;
     const { count, len } = windowsOf(level, g);
     const T = count * len;
     const s = new Float32Array(T + count * this.P);
@@ -241,15 +257,18 @@ export class HlipTrunk extends Module {
     if (image.ndim !== 6 || image.shape[2] !== c.inChans) throw new ShapeError(`HLIP visual encoder expects [B, N, ${c.inChans}, D, H, W], got ${fmt(image.shape)}`);
     const [B, N, , D, H, W] = image.shape as [number, number, number, number, number, number];
     const [pd, ph, pw] = c.patchSize;
-    const g: TokenGrid = { B, N, d: Math.floor(D / pd), h: Math.floor(H / ph), w: Math.floor(W / pw) };
+    let g: TokenGrid = { B, N, d: Math.floor(D / pd), h: Math.floor(H / ph), w: Math.floor(W / pw) };
     if (g.d * g.h * g.w === 0) throw new ShapeError(`input ${fmt(image.shape)} is smaller than one ${fmt(c.patchSize)} patch`);
     const L = g.d * g.h * g.w;
     const C = c.embedDim;
     const P = this.P;
     const T = patchTokens(g);
     const rnd = opts.random ?? Math.random;
+    const train = opts.train ?? this.training;
+    const dropRate = opts.patchDropout ?? c.patchDropRate ?? 0;
+    if (!(dropRate >= 0 && dropRate < 1)) throw new ShapeError(`patch dropout rate must be in [0, 1), got ${dropRate}`);
     return scope(() => {
-      const out: Partial<TrunkOutput> = { grid: g };
+      const out: Partial<TrunkOutput> = {};
       // Patch embedding: tokens come out (b, n, d, h, w)-ordered, which is the flat stream order.
       const pe = this.patch_embed.proj.forward(reshape(image, [B * N, c.inChans, D, H, W]));
       if (opts.intermediates) out.patchEmbed = reshape(pe, [B, N, g.d, g.h, g.w, C]);
@@ -259,9 +278,18 @@ export class HlipTrunk extends Module {
         const rows = sequentialRows(this.get('sequential_posemb'), N, this.scanPositions(B, N, opts) ?? undefined);
         pos = add(reshape(rows, [N, 1, C]), pos);
       }
-      const patches = reshape(add(reshape(pe, [B, N, L, C]), pos), [T, C]);
+      let patches = reshape(add(reshape(pe, [B, N, L, C]), pos), [T, C]);
       let level = c.levels[0] as Level;
       const W0 = windowsOf(level, g).count;
+      if (train && dropRate > 0) {
+        // Initial rows are contiguous runs of the flat patch rows; the gather's backward scatters
+        // gradients to the kept rows only. From here on the grid describes the kept tokens.
+        const len = windowsOf(level, g).len;
+        const grid = keptGrid(g, c.levels, patchKeepCount(len, dropRate));
+        patches = gather(patches, patchDropIndices(W0, len, dropRate, opts.seed ?? Math.floor(rnd() * 2 ** 32)));
+        g = grid;
+      }
+      out.grid = g;
       const tok = c.regTokens > 0 ? concat([this.get('cls_token'), this.get('reg_token')], 1) : this.get('cls_token');
       const prefix = reshape(expand(tok, [W0, P, C]), [W0 * P, C]);
       let x = concat([patches, prefix], 0);
@@ -280,7 +308,7 @@ export class HlipTrunk extends Module {
         }
         const blk = this.blocks.list[i] as Block;
         const lv0 = level;
-        step(blk.forward(x, windowTable(level, g, P), () => this.dropPathScales(blk.dropPath, lv0, g, rnd)));
+        step(blk.forward(x, windowTable(level, g, P), () => this.dropPathScales(train, blk.dropPath, lv0, g, rnd)));
         if (opts.blocks) blocks.push(toRowLayout(x, level, g, P));
       });
       if (level !== 'study') step(repartition(x, level, 'study', g, P));

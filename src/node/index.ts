@@ -3,3 +3,4 @@ export * from '../index.js';
 export { createNodeDevice } from './gpu.js';
 export * as ioNode from '../io/node-files.js';
 export * as dataNode from './dataset.js';
+export * as hfNode from '../io/node-hf.js';
