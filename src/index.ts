@@ -29,3 +29,7 @@ export { DataRng } from './data/random.js';
 export { buildOpenClip, parseOpenClipConfig, openClipVisualConfig, openClipShapeMismatch, bertConfigFor, type OpenClipModelConfig, type OpenClipBuildOptions, type OpenClipModel } from './models/openclip.js';
 export { patchDropIndices, patchKeepCount, keptGrid } from './models/patch-dropout.js';
 export * as hf from './io/hf.js';
+export * as metrics from './eval/metrics.js';
+export * as benchmarks from './eval/benchmarks.js';
+export { evaluateScores, parseScores, formatScoreEval, type ScoreEvalResult, type ScoreEvalOptions, type ScoreTable } from './eval/score-metrics.js';
+export * as train from './train/index.js';
