@@ -73,6 +73,16 @@ function findGpu(gpu?: GPU): GPU {
  * batches. Nothing is awaited except explicit readbacks, because dawn.node busy-polls a core while any
  * GPU promise is pending.
  */
+const PROFILE_SLOTS = 128;
+
+interface Profiler {
+  querySet: GPUQuerySet;
+  resolve: GPUBuffer;
+  labels: string[];
+  totals: Map<string, { count: number; ms: number }>;
+  pending: Promise<void>[];
+}
+
 export class Device {
   readonly gpu: GPUDevice;
   readonly caps: DeviceCaps;
@@ -208,6 +218,8 @@ export class Device {
     return this.encoder;
   }
 
+  private profiler: Profiler | null = null;
+
   /**
    * Records one dispatch. Binding 0 is the uniform block (when `uniforms` is given), the buffers follow
    * in order from binding 1 (or 0 without uniforms).
@@ -228,10 +240,15 @@ export class Device {
       this.uniformStage.set(new Uint8Array(uniforms.buffer, uniforms.byteOffset, bytes), uniformOffset);
       this.uniformUsed += UNIFORM_SLOT;
     }
-    const pass = this.openPass();
+    const prof = this.profiler;
+    const pass = prof ? this.profiledPass(prof, kernel.label) : this.openPass();
     pass.setPipeline(kernel.pipeline);
     pass.setBindGroup(0, this.bindGroup(kernel, buffers, uniformOffset));
     pass.dispatchWorkgroups(x, y, z);
+    if (prof) {
+      pass.end();
+      this.pass = null;
+    }
     this.stats.dispatches++;
     if (++this.dispatches >= this.maxDispatches) this.flush();
   }
@@ -295,7 +312,31 @@ export class Device {
       this.uniformUsed = 0;
     }
     const enc = this.closePass();
+    const prof = this.profiler;
+    let readback: (() => Promise<void>) | null = null;
+    if (prof && prof.labels.length) {
+      const n = prof.labels.length * 2;
+      enc.resolveQuerySet(prof.querySet, 0, n, prof.resolve, 0);
+      const staging = this.gpu.createBuffer({ size: n * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      enc.copyBufferToBuffer(prof.resolve, 0, staging, 0, n * 8);
+      const labels = prof.labels;
+      prof.labels = [];
+      readback = async () => {
+        await staging.mapAsync(GPUMapMode.READ);
+        const t = new BigUint64Array(staging.getMappedRange().slice(0));
+        staging.destroy();
+        labels.forEach((l, i) => {
+          const ns = Number((t[2 * i + 1] as bigint) - (t[2 * i] as bigint));
+          const e = prof.totals.get(l) ?? { count: 0, ms: 0 };
+          e.count++;
+          e.ms += ns / 1e6;
+          prof.totals.set(l, e);
+        });
+      };
+    }
     this.gpu.queue.submit([enc.finish()]);
+    // Mapping must start after the submit that writes the staging buffer.
+    if (readback) prof?.pending.push(readback());
     this.encoder = null;
     this.dispatches = 0;
     this.stats.submits++;
@@ -345,6 +386,43 @@ export class Device {
   }
 
   /** Waits until all submitted work has finished (for timing). */
+  /**
+   * Starts per-kernel GPU timing (timestamp queries; one pass per dispatch, so slower): for finding
+   * where time goes, never in normal runs. Needs the timestamp-query feature.
+   */
+  startProfile(): void {
+    if (!this.caps.timestampQuery) throw new GpuError('profiling needs the timestamp-query feature', 'limit');
+    this.flush();
+    const querySet = this.gpu.createQuerySet({ type: 'timestamp', count: 2 * PROFILE_SLOTS });
+    const resolve = this.gpu.createBuffer({ size: 16 * PROFILE_SLOTS, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    this.profiler = { querySet, resolve, labels: [], totals: new Map(), pending: [] };
+  }
+
+  /** Ends profiling: per kernel label, dispatch count and summed GPU milliseconds. */
+  async stopProfile(): Promise<Map<string, { count: number; ms: number }>> {
+    const prof = this.profiler;
+    if (!prof) throw new GpuError('stopProfile without startProfile', 'gpu');
+    this.flush();
+    this.profiler = null;
+    await Promise.all(prof.pending);
+    prof.querySet.destroy();
+    prof.resolve.destroy();
+    return prof.totals;
+  }
+
+  private profiledPass(prof: Profiler, label: string): GPUComputePassEncoder {
+    if (prof.labels.length >= PROFILE_SLOTS) this.flush();
+    if (!this.encoder) this.encoder = this.gpu.createCommandEncoder();
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    const i = prof.labels.length;
+    prof.labels.push(label);
+    this.pass = this.encoder.beginComputePass({ timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+    return this.pass;
+  }
+
   async sync(): Promise<void> {
     this.flush();
     await this.gpu.queue.onSubmittedWorkDone();
