@@ -2,6 +2,7 @@
 import { benches } from './registry.js';
 import './matmul.js';
 import './attention.js';
+import './train.js';
 
 const argv = process.argv.slice(2);
 const name = argv.find((a) => !a.startsWith('-'));

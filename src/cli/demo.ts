@@ -69,7 +69,7 @@ export interface DemoReport {
   data: { studies: number; held_out: number; scans: number; shape: number[]; kind: 'mri' };
 }
 
-async function synthesize(cfg: SynthConfig, dir: string, log: (l: string) => void): Promise<void> {
+export async function synthesize(cfg: SynthConfig, dir: string, log: (l: string) => void): Promise<void> {
   const stamp = join(dir, 'demo-synth.json');
   const want = JSON.stringify(cfg);
   if (existsSync(stamp) && (await readFile(stamp, 'utf8')) === want) {
@@ -80,7 +80,7 @@ async function synthesize(cfg: SynthConfig, dir: string, log: (l: string) => voi
   await writeFile(stamp, want);
 }
 
-function trainConfig(dataDir: string, o: DemoOptions, shuffled: boolean): TrainConfig {
+export function trainConfig(dataDir: string, o: Pick<DemoOptions, 'seed' | 'steps'>, shuffled: boolean): TrainConfig {
   return {
     model: DEMO.model as unknown as TrainConfig['model'],
     tokenizer: 'bert-base-uncased',
@@ -96,7 +96,7 @@ function trainConfig(dataDir: string, o: DemoOptions, shuffled: boolean): TrainC
   };
 }
 
-async function evaluate(dev: Device, r: RunResult, dataDir: string, seed: number): Promise<{ perClass: Record<string, FindingResult>; macroAuc: number }> {
+export async function evaluate(dev: Device, r: RunResult, dataDir: string, seed: number): Promise<{ perClass: Record<string, FindingResult>; macroAuc: number }> {
   const ds = await openDataset(r.config, join(dataDir, 'valid.json'), { train: false, base: process.cwd(), cacheDir: join(dataDir, '..', 'cache'), seed, shape: DEMO.shape });
   const prompts = parsePrompts(JSON.parse(await readFile(join(dataDir, 'prompts.json'), 'utf8')), join(dataDir, 'prompts.json'));
   const prefix = 'This MRI study shows: ';

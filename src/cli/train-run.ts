@@ -86,6 +86,8 @@ export interface RunResult {
   steps: number;
   seconds: number;
   losses: [number, number][];
+  /** Wall milliseconds per step as the trainer measured them (one value per logged step). */
+  stepMs: number[];
   built: OpenClipModel;
   tokenizer: TextTokenizerBase;
   config: TrainConfig;
@@ -221,10 +223,12 @@ export async function runTraining(dev: Device, cfg: TrainConfig, opts: RunOption
   const total = cfg.steps ?? perEpoch * (cfg.epochs as number);
   const lr = cfg.lr ?? 5e-4;
   const losses: [number, number][] = [];
+  const stepMs: number[] = [];
   let lastLog = 0;
   const label = opts.label ? `${opts.label} ` : '';
   const onMetrics = (m: StepMetrics) => {
     losses.push([m.step, m.loss]);
+    stepMs.push(m.stepMs);
     const line = JSON.stringify({ step: m.step, loss: m.loss, lr: m.lr, logit_scale: m.logitScale, grad_norm: m.gradNorm, step_ms: Math.round(m.stepMs), samples: m.samples, t: +((performance.now() - t0) / 1000).toFixed(2) });
     pendingLog.push(line);
     if (!opts.quiet && performance.now() - lastLog > 1000) {
@@ -315,7 +319,7 @@ export async function runTraining(dev: Device, cfg: TrainConfig, opts: RunOption
   loader.close();
   trainer.dispose();
   void epoch;
-  return { steps: trainer.globalStep, seconds: (performance.now() - t0) / 1000, losses, built, tokenizer, config: cfg, modelPath };
+  return { steps: trainer.globalStep, seconds: (performance.now() - t0) / 1000, losses, stepMs, built, tokenizer, config: cfg, modelPath };
 }
 
 /** Path helper for configs: relative paths resolve against the config file's folder. */
