@@ -1,5 +1,6 @@
 // Cross-entropy of logits X [rows, C] against i32 class targets, fused: per row loss = logsumexp(x) −
-// x[target], and dx = (softmax(x) − onehot(target))·scale. One workgroup per row; T is the storage type,
+// x[target], and dx = (softmax(x) − onehot(target))·scale. One workgroup per row, or one invocation per
+// row (the serial family, see src/kernels/rows.ts); T is the storage type,
 // arithmetic and the saved statistics are f32.
 // Targets equal to `ignore` contribute nothing. Other targets outside [0, C) are never used as an
 // index (the read is clamped); they make that row's loss and gradient NaN.
@@ -89,16 +90,19 @@ fn forward_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     }
   }
   let lse = reduce_lse(lid, vec2<f32>(m, s));
-  if (lid == 0u) {
-    let t = TGT[P.t_off + row];
-    let kind = target_kind(t);
-    let xt = f32(X[xb + u32(clamp(t, 0, i32(P.c) - 1))]);
-    var loss = 0.0;
-    if (kind == 1u) { loss = lse - xt; }
-    if (kind == 2u) { loss = nan_(); }
-    STATS[row] = lse;
-    if (P.mode == 0u) { OUT[P.o_off + row] = T(loss); } else { STATS[P.rows + row] = loss; }
-  }
+  if (lid == 0u) { store_row_loss(row, xb, lse); }
+}
+
+// Writes a row's logsumexp and loss (per-row output, or into STATS for the reduction).
+fn store_row_loss(row: u32, xb: u32, lse: f32) {
+  let t = TGT[P.t_off + row];
+  let kind = target_kind(t);
+  let xt = f32(X[xb + u32(clamp(t, 0, i32(P.c) - 1))]);
+  var loss = 0.0;
+  if (kind == 1u) { loss = lse - xt; }
+  if (kind == 2u) { loss = nan_(); }
+  STATS[row] = lse;
+  if (P.mode == 0u) { OUT[P.o_off + row] = T(loss); } else { STATS[P.rows + row] = loss; }
 }
 
 // ---- forward, reduction of the per-row losses: (STATS, TGT) → OUT[0] (sum, or mean over counted rows)
@@ -134,14 +138,58 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let xb = P.x_off + row * P.c;
   let db = P.o_off + row * P.c;
   let t = BT[P.t_off + row];
-  let kind = target_kind(t);
+  let scale = row_scale(row, target_kind(t));
+  let lse = BS[row];
+  for (var j = lid; j < P.c; j += WG) {
+    let p = exp(f32(BX[xb + j]) - lse);
+    let onehot = select(0.0, 1.0, i32(j) == t);
+    DX[db + j] = T((p - onehot) * scale);
+  }
+}
+
+// dx's scale for a row: the loss gradient (per row or shared), / counted rows for 'mean'; 0 for an
+// ignored row, NaN for an out-of-range target.
+fn row_scale(row: u32, kind: u32) -> f32 {
   var scale = f32(BG[P.g_off]);
   if (P.mode == 0u) { scale = f32(BG[P.g_off + row]); }
   if (P.mode == 2u) { scale /= BS[2u * P.rows]; }
   if (kind == 0u) { scale = 0.0; }
   if (kind == 2u) { scale = nan_(); }
+  return scale;
+}
+
+// ---- serial family: one invocation per row, WG rows per workgroup, no workgroup memory or barriers
+// (CPU adapters, short rows). The max takes its own pass, and the sum runs over blocks of SBLK
+// elements so the f32 rounding error grows like SBLK + c/SBLK.
+const SBLK = 32u;
+fn serial_row(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return (wid.y * nwg.x + wid.x) * WG + lid; }
+
+@compute @workgroup_size(WG)
+fn forward_rows_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = serial_row(wid, nwg, lid);
+  if (row >= P.rows) { return; }
+  let xb = P.x_off + row * P.c;
+  var m = neg_inf();
+  for (var j = 0u; j < P.c; j++) { m = max(m, f32(X[xb + j])); }
+  var s = 0.0;
+  for (var j0 = 0u; j0 < P.c; j0 += SBLK) {
+    var p = 0.0;
+    for (var j = j0; j < min(P.c, j0 + SBLK); j++) { p += exp(f32(X[xb + j]) - m); }
+    s += p;
+  }
+  store_row_loss(row, xb, m + log(s));
+}
+
+@compute @workgroup_size(WG)
+fn backward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = serial_row(wid, nwg, lid);
+  if (row >= P.rows) { return; }
+  let xb = P.x_off + row * P.c;
+  let db = P.o_off + row * P.c;
+  let t = BT[P.t_off + row];
+  let scale = row_scale(row, target_kind(t));
   let lse = BS[row];
-  for (var j = lid; j < P.c; j += WG) {
+  for (var j = 0u; j < P.c; j++) {
     let p = exp(f32(BX[xb + j]) - lse);
     let onehot = select(0.0, 1.0, i32(j) == t);
     DX[db + j] = T((p - onehot) * scale);

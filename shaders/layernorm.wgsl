@@ -1,4 +1,5 @@
-// LayerNorm over the last axis of a contiguous [rows, n] tensor, one workgroup per row (forward and dx),
+// LayerNorm over the last axis of a contiguous [rows, n] tensor, one workgroup per row or one invocation
+// per row (the serial family; see src/kernels/rows.ts) for forward and dx,
 // plus a two-stage column reduction for dweight/dbias. Statistics are two-pass on data shifted by the
 // row's first element, so rows with a large mean keep their small variance. The mean is kept as
 // shift + delta and x − mean is evaluated as (x − shift) − delta: x − shift is exact for x near the
@@ -114,6 +115,82 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   }
   let s = reduce_sum2(lid, acc) / f32(P.n);
   for (var j = lid; j < P.n; j += WG) {
+    var gy = f32(BG[gb + j]);
+    if (hw) { gy *= f32(BW[P.w_off + j]); }
+    let xh = centered(f32(BX[xb + j]), shift, delta) * rstd;
+    DX[db + j] = T(rstd * (gy - s.x - xh * s.y));
+  }
+}
+
+// ---- serial family: one invocation per row, WG rows per workgroup, no workgroup memory or barriers
+// (CPU adapters, short rows). Same statistics and formulas as above; sums run over blocks of SBLK
+// elements whose partial sums are then added, so the f32 rounding error grows like SBLK + n/SBLK
+// rather than n.
+const SBLK = 32u;
+fn serial_row(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return (wid.y * nwg.x + wid.x) * WG + lid; }
+
+@compute @workgroup_size(WG)
+fn forward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = serial_row(wid, nwg, lid);
+  if (row >= P.rows) { return; }
+  let xb = P.x_off + row * P.n;
+  let yb = P.y_off + row * P.n;
+  let nf = f32(P.n);
+  let shift = f32(X[xb]);
+  var d = 0.0;
+  for (var j0 = 0u; j0 < P.n; j0 += SBLK) {
+    var p = 0.0;
+    for (var j = j0; j < min(P.n, j0 + SBLK); j++) { p += f32(X[xb + j]) - shift; }
+    d += p;
+  }
+  let delta = d / nf;
+  var q = 0.0;
+  for (var j0 = 0u; j0 < P.n; j0 += SBLK) {
+    var p = 0.0;
+    for (var j = j0; j < min(P.n, j0 + SBLK); j++) {
+      let c = centered(f32(X[xb + j]), shift, delta);
+      p += c * c;
+    }
+    q += p;
+  }
+  let rstd = inverseSqrt(q / nf + P.eps);
+  let hw = (P.flags & 1u) != 0u;
+  let hb = (P.flags & 2u) != 0u;
+  for (var j = 0u; j < P.n; j++) {
+    var v = centered(f32(X[xb + j]), shift, delta) * rstd;
+    if (hw) { v *= f32(W[P.w_off + j]); }
+    if (hb) { v += f32(B[P.b_off + j]); }
+    Y[yb + j] = T(v);
+  }
+  STATS[3u * row] = shift;
+  STATS[3u * row + 1u] = delta;
+  STATS[3u * row + 2u] = rstd;
+}
+
+@compute @workgroup_size(WG)
+fn backward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = serial_row(wid, nwg, lid);
+  if (row >= P.rows) { return; }
+  let xb = P.x_off + row * P.n;
+  let gb = P.g_off + row * P.n;
+  let db = P.y_off + row * P.n;
+  let shift = BS[3u * row];
+  let delta = BS[3u * row + 1u];
+  let rstd = BS[3u * row + 2u];
+  let hw = (P.flags & 1u) != 0u;
+  var acc = vec2<f32>(0.0, 0.0);
+  for (var j0 = 0u; j0 < P.n; j0 += SBLK) {
+    var p = vec2<f32>(0.0, 0.0);
+    for (var j = j0; j < min(P.n, j0 + SBLK); j++) {
+      var gy = f32(BG[gb + j]);
+      if (hw) { gy *= f32(BW[P.w_off + j]); }
+      let xh = centered(f32(BX[xb + j]), shift, delta) * rstd;
+      p += vec2<f32>(gy, gy * xh);
+    }
+    acc += p;
+  }
+  let s = acc / f32(P.n);
+  for (var j = 0u; j < P.n; j++) {
     var gy = f32(BG[gb + j]);
     if (hw) { gy *= f32(BW[P.w_off + j]); }
     let xh = centered(f32(BX[xb + j]), shift, delta) * rstd;

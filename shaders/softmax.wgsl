@@ -1,4 +1,5 @@
-// Softmax and log-softmax over the last axis of a contiguous [rows, n] tensor: one workgroup per row.
+// Softmax and log-softmax over the last axis of a contiguous [rows, n] tensor: one workgroup per row,
+// or one invocation per row (the serial family, see src/kernels/rows.ts).
 // Each thread keeps a running (max, Σ exp(x − max)) over its strided share of the row; a tree in
 // workgroup memory merges them, so the row is read once for the statistics and once for the output.
 // T is the storage type; all arithmetic is f32.
@@ -106,6 +107,60 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   }
   let t = reduce_sum(lid, acc);
   for (var j = lid; j < P.n; j += WG) {
+    let g = f32(BG[gb + j]);
+    let y = f32(BY[yb + j]);
+    DX[db + j] = T(select(y * (g - t), g - exp(y) * t, lg));
+  }
+}
+
+// ---- serial family: one invocation per row, WG rows per workgroup, no workgroup memory or barriers
+// (CPU adapters, short rows). The max takes its own pass (a running rescale would branch per element),
+// and sums run over blocks of SBLK elements so the f32 rounding error grows like SBLK + n/SBLK.
+const SBLK = 32u;
+fn serial_row(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return (wid.y * nwg.x + wid.x) * WG + lid; }
+
+@compute @workgroup_size(WG)
+fn forward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = serial_row(wid, nwg, lid);
+  if (row >= P.rows) { return; }
+  let xb = P.off0 + row * P.n;
+  let yb = P.off1 + row * P.n;
+  var m = neg_inf();
+  for (var j = 0u; j < P.n; j++) { m = max(m, f32(X[xb + j])); }
+  // exp(-inf − m) = 0 for masked entries once any entry is finite.
+  var s = 0.0;
+  for (var j0 = 0u; j0 < P.n; j0 += SBLK) {
+    var p = 0.0;
+    for (var j = j0; j < min(P.n, j0 + SBLK); j++) { p += exp(f32(X[xb + j]) - m); }
+    s += p;
+  }
+  if (P.log_ != 0u) {
+    let ls = log(s);
+    for (var j = 0u; j < P.n; j++) { Y[yb + j] = T((f32(X[xb + j]) - m) - ls); }
+  } else {
+    let inv = 1.0 / s;
+    for (var j = 0u; j < P.n; j++) { Y[yb + j] = T(exp(f32(X[xb + j]) - m) * inv); }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn backward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = serial_row(wid, nwg, lid);
+  if (row >= P.rows) { return; }
+  let yb = P.off0 + row * P.n;
+  let gb = P.off1 + row * P.n;
+  let db = P.off2 + row * P.n;
+  let lg = P.log_ != 0u;
+  var t = 0.0;
+  for (var j0 = 0u; j0 < P.n; j0 += SBLK) {
+    var p = 0.0;
+    for (var j = j0; j < min(P.n, j0 + SBLK); j++) {
+      let g = f32(BG[gb + j]);
+      p += select(g * f32(BY[yb + j]), g, lg);
+    }
+    t += p;
+  }
+  for (var j = 0u; j < P.n; j++) {
     let g = f32(BG[gb + j]);
     let y = f32(BY[yb + j]);
     DX[db + j] = T(select(y * (g - t), g - exp(y) * t, lg));

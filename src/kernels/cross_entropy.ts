@@ -1,7 +1,7 @@
 import source from '../../shaders/cross_entropy.wgsl';
 import type { Binding, Device } from '../gpu/device.js';
-import { rowWorkgroup, storageType } from './rows.js';
-import { grid, Uniforms, type View } from './view.js';
+import { rowKernel, rowWorkgroup, storageType } from './rows.js';
+import { Uniforms, type View } from './view.js';
 
 export type Reduction = 'none' | 'sum' | 'mean';
 const MODE: Record<Reduction, number> = { none: 0, sum: 1, mean: 2 };
@@ -22,9 +22,8 @@ function uniforms(rows: number, c: number, reduction: Reduction, ignore: number,
 export function crossEntropyForward(dev: Device, x: View, targets: View, out: Binding, outOff: number, stats: Binding, rows: number, c: number, reduction: Reduction, ignore: number): void {
   const dtype = storageType(x.dtype);
   if (rows > 0 && c > 0) {
-    const WG = rowWorkgroup(c, dev.caps);
-    const k = dev.pipelines.get('cross_entropy.forward_rows', source, { dtype, entryPoint: 'forward_rows', constants: { WG } });
-    dev.dispatch(k, [x.buffer, targets.buffer, out, stats], uniforms(rows, c, reduction, ignore, { x: x.offset, t: targets.offset, o: outOff }), grid(rows, dev.caps.maxWorkgroupsPerDim));
+    const { kernel, workgroups } = rowKernel(dev, 'cross_entropy', source, 'forward_rows', dtype, rows, c);
+    dev.dispatch(kernel, [x.buffer, targets.buffer, out, stats], uniforms(rows, c, reduction, ignore, { x: x.offset, t: targets.offset, o: outOff }), workgroups);
   }
   if (reduction !== 'none') {
     const WG = rowWorkgroup(rows, dev.caps);
@@ -36,7 +35,6 @@ export function crossEntropyForward(dev: Device, x: View, targets: View, out: Bi
 /** dx [rows, c] from the logits, targets, forward statistics and the loss gradient g. */
 export function crossEntropyBackward(dev: Device, x: View, targets: View, stats: Binding, g: View, dx: View, rows: number, c: number, reduction: Reduction, ignore: number): void {
   if (rows === 0 || c === 0) return;
-  const WG = rowWorkgroup(c, dev.caps);
-  const k = dev.pipelines.get('cross_entropy.backward', source, { dtype: storageType(x.dtype), entryPoint: 'backward', constants: { WG } });
-  dev.dispatch(k, [x.buffer, targets.buffer, stats, g.buffer, dx.buffer], uniforms(rows, c, reduction, ignore, { x: x.offset, t: targets.offset, g: g.offset, o: dx.offset }), grid(rows, dev.caps.maxWorkgroupsPerDim));
+  const { kernel, workgroups } = rowKernel(dev, 'cross_entropy', source, 'backward', storageType(x.dtype), rows, c);
+  dev.dispatch(kernel, [x.buffer, targets.buffer, stats, g.buffer, dx.buffer], uniforms(rows, c, reduction, ignore, { x: x.offset, t: targets.offset, g: g.offset, o: dx.offset }), workgroups);
 }

@@ -1,7 +1,7 @@
 import source from '../../shaders/layernorm.wgsl';
 import type { Binding, Device } from '../gpu/device.js';
-import { dummyBuffer, rowWorkgroup, storageType } from './rows.js';
-import { grid, Uniforms, type View } from './view.js';
+import { dummyBuffer, rowKernel, storageType } from './rows.js';
+import { Uniforms, type View } from './view.js';
 
 const COL_WG = 64;
 
@@ -34,18 +34,16 @@ function uniforms(p: LnParams): Uint8Array {
  */
 export function layerNormForward(dev: Device, x: View, w: View | null, b: View | null, y: Binding, yOff: number, stats: Binding, rows: number, n: number, eps: number): void {
   if (rows === 0 || n === 0) return;
-  const WG = rowWorkgroup(n, dev.caps);
-  const kernel = dev.pipelines.get('layernorm.forward', source, { dtype: storageType(x.dtype), entryPoint: 'forward', constants: { WG } });
+  const { kernel, workgroups } = rowKernel(dev, 'layernorm', source, 'forward', storageType(x.dtype), rows, n);
   const dummy = dummyBuffer(dev);
-  dev.dispatch(kernel, [x.buffer, w?.buffer ?? dummy, b?.buffer ?? dummy, y, stats], uniforms({ rows, n, eps, w, b, x, yOff }), grid(rows, dev.caps.maxWorkgroupsPerDim));
+  dev.dispatch(kernel, [x.buffer, w?.buffer ?? dummy, b?.buffer ?? dummy, y, stats], uniforms({ rows, n, eps, w, b, x, yOff }), workgroups);
 }
 
 /** dx from x, the saved statistics, the weight (if any) and the output gradient g (contiguous). */
 export function layerNormBackward(dev: Device, x: View, w: View | null, g: View, stats: Binding, dx: View, rows: number, n: number): void {
   if (rows === 0 || n === 0) return;
-  const WG = rowWorkgroup(n, dev.caps);
-  const kernel = dev.pipelines.get('layernorm.backward', source, { dtype: storageType(x.dtype), entryPoint: 'backward', constants: { WG } });
-  dev.dispatch(kernel, [x.buffer, w?.buffer ?? dummyBuffer(dev), g.buffer, stats, dx.buffer], uniforms({ rows, n, w, x, g, yOff: dx.offset }), grid(rows, dev.caps.maxWorkgroupsPerDim));
+  const { kernel, workgroups } = rowKernel(dev, 'layernorm', source, 'backward', storageType(x.dtype), rows, n);
+  dev.dispatch(kernel, [x.buffer, w?.buffer ?? dummyBuffer(dev), g.buffer, stats, dx.buffer], uniforms({ rows, n, w, x, g, yOff: dx.offset }), workgroups);
 }
 
 /** How the column reduction splits the rows: rows per chunk and the chunk count. */

@@ -1,7 +1,7 @@
 import source from '../../shaders/normalize.wgsl';
 import type { Device } from '../gpu/device.js';
-import { rowWorkgroup, storageType } from './rows.js';
-import { grid, Uniforms, type View } from './view.js';
+import { rowKernel, storageType } from './rows.js';
+import { Uniforms, type View } from './view.js';
 
 function params(rows: number, n: number, eps: number, offs: readonly number[]): Uint8Array {
   return new Uniforms(8).u(rows, n).f(eps).u(0).u(offs[0] ?? 0, offs[1] ?? 0, offs[2] ?? 0, 0).bytes();
@@ -10,15 +10,13 @@ function params(rows: number, n: number, eps: number, offs: readonly number[]): 
 /** y = x / max(‖x‖, eps) over the last axis; x and y contiguous [rows, n]. */
 export function l2NormalizeForward(dev: Device, x: View, y: View, rows: number, n: number, eps: number): void {
   if (rows === 0 || n === 0) return;
-  const WG = rowWorkgroup(n, dev.caps);
-  const k = dev.pipelines.get('normalize.forward', source, { dtype: storageType(x.dtype), entryPoint: 'forward', constants: { WG } });
-  dev.dispatch(k, [x.buffer, y.buffer], params(rows, n, eps, [x.offset, y.offset]), grid(rows, dev.caps.maxWorkgroupsPerDim));
+  const { kernel, workgroups } = rowKernel(dev, 'normalize', source, 'forward', storageType(x.dtype), rows, n);
+  dev.dispatch(kernel, [x.buffer, y.buffer], params(rows, n, eps, [x.offset, y.offset]), workgroups);
 }
 
 /** dx from the input x and the output gradient g (contiguous [rows, n]). */
 export function l2NormalizeBackward(dev: Device, x: View, g: View, dx: View, rows: number, n: number, eps: number): void {
   if (rows === 0 || n === 0) return;
-  const WG = rowWorkgroup(n, dev.caps);
-  const k = dev.pipelines.get('normalize.backward', source, { dtype: storageType(x.dtype), entryPoint: 'backward', constants: { WG } });
-  dev.dispatch(k, [x.buffer, g.buffer, dx.buffer], params(rows, n, eps, [x.offset, g.offset, dx.offset]), grid(rows, dev.caps.maxWorkgroupsPerDim));
+  const { kernel, workgroups } = rowKernel(dev, 'normalize', source, 'backward', storageType(x.dtype), rows, n);
+  dev.dispatch(kernel, [x.buffer, g.buffer, dx.buffer], params(rows, n, eps, [x.offset, g.offset, dx.offset]), workgroups);
 }
