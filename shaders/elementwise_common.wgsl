@@ -1,9 +1,9 @@
-// Shared by the unary and binary elementwise kernels: strided addressing and the math helpers
-// their expressions use. T is the storage type; all arithmetic is f32.
+// Shared by the unary, binary and cast kernels: the uniform block of their strided addressing and
+// the math helpers their expressions use. T is the storage type; all arithmetic is f32.
 alias T = f32;
 
 struct Params {
-  n: u32, rank: u32, alpha: f32, beta: f32,
+  n: u32, rank: u32, alpha: f32, beta: f32, // n: elements (tiles for tiled launches)
   offs: vec4<u32>,            // element offsets of out, a, b
   seed: vec4<u32>,            // RNG key (x, y) and counter base (z)
   shape: array<vec4<u32>, 2>,
@@ -13,29 +13,12 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
-override CONTIG: bool = false;
+// WG: invocations per workgroup; K: elements per invocation. TR × QC: tile shape (rows, column
+// chunks) of the tiled transposes. The addressing itself is generated per layout (src/kernels/strided.ts).
 override WG: u32 = 256u;
-
-fn at(v: array<vec4<u32>, 2>, d: u32) -> u32 { return v[d / 4u][d % 4u]; }
-
-// Offsets of element i (row-major over P.shape) in out, a and b.
-fn locate(i: u32) -> vec3<u32> {
-  if (CONTIG) { return vec3<u32>(P.offs.x + i, P.offs.y + i, P.offs.z + i); }
-  var rest = i;
-  var o = vec3<u32>(P.offs.x, P.offs.y, P.offs.z);
-  for (var d = i32(P.rank) - 1; d >= 0; d--) {
-    let ud = u32(d);
-    let n = at(P.shape, ud);
-    let c = rest % n;
-    rest = rest / n;
-    o += c * vec3<u32>(at(P.so, ud), at(P.sa, ud), at(P.sb, ud));
-  }
-  return o;
-}
-
-fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid;
-}
+override K: u32 = 8u;
+override TR: u32 = 16u;
+override QC: u32 = 16u;
 
 // erf / erfc: fdlibm's rational fit below 0.84375 (relative error ~1e-8), Numerical Recipes'
 // Chebyshev erfc above (relative error < 1.2e-7). GELU uses erfc so that 1 + erf(x) does not cancel
