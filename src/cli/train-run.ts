@@ -17,6 +17,7 @@ import { JsonTokenizer, WordPieceTokenizer, type TextTokenizerBase } from '../mo
 import { DiskScanCache, nodeStudyFiles, readManifestFile } from '../node/dataset.js';
 import { loadCheckpointFile, saveCheckpointFile } from '../train/checkpoint-node.js';
 import { checkpointChunks, type JsonValue, type TrainingCheckpoint } from '../train/checkpoint.js';
+import { initFanIn, type InitScheme } from '../train/init.js';
 import { makeSchedule, stepsPerEpoch } from '../train/schedule.js';
 import { Trainer, type StepMetrics } from '../train/trainer.js';
 
@@ -67,6 +68,8 @@ export interface TrainConfig {
   save_frequency?: number;
   /** Read metrics back every N steps (default 1). */
   log_every?: number;
+  /** Weight init of a model trained from scratch: 'reference' (timm/HF, default) or 'fan-in' (see src/train/init.ts). */
+  init?: InitScheme;
   workers?: number;
 }
 
@@ -117,6 +120,7 @@ export function parseTrainConfig(json: unknown, source: string): TrainConfig {
   for (const k of ['lr', 'wd', 'beta1', 'beta2', 'eps', 'force_patch_dropout']) {
     if (o[k] !== undefined && (typeof o[k] !== 'number' || !Number.isFinite(o[k]) || (o[k] as number) < 0)) bad(`'${k}' must be a non-negative number`);
   }
+  if (o['init'] !== undefined && o['init'] !== 'reference' && o['init'] !== 'fan-in') bad("'init' must be 'reference' or 'fan-in'");
   const t = o['tokenizer'];
   if (t !== 'bert-base-uncased' && !(typeof obj(t)['vocab'] === 'string' || typeof obj(t)['tokenizer_json'] === 'string')) bad("'tokenizer' must be 'bert-base-uncased', {\"vocab\": path} or {\"tokenizer_json\": path}");
   return o as unknown as TrainConfig;
@@ -209,6 +213,7 @@ export async function runTraining(dev: Device, cfg: TrainConfig, opts: RunOption
   const seed = cfg.seed ?? 0;
 
   const built = buildOpenClip(dev, cfg.model);
+  if ((cfg.init ?? 'reference') === 'fan-in') initFanIn(built.model, seed);
   const visual = built.visual;
   if (!visual) throw new HlipError('config', 'the model config has no image tower');
   const shape = cfg.data.shape ?? visual.cfg.imgSize;

@@ -3,7 +3,8 @@
 import { ShapeError } from '../errors.js';
 import type { Device } from '../gpu/device.js';
 import { Module } from '../nn/module.js';
-import { add, gather, layerNorm, linear, ones, randn, reshape, slice, squeeze, zeros } from '../ops/index.js';
+import { add, div, gather, layerNorm, linear, mul, ones, randn, reshape, slice, squeeze, sum, zeros } from '../ops/index.js';
+import { scope } from '../tensor/scope.js';
 import { attention, WindowTable } from '../ops/attention.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { TextTower, TokenBatch } from './text-transformer.js';
@@ -35,6 +36,9 @@ export const BERT_BASE: BertConfig = {
 };
 export const BIOMEDBERT_CONFIG: BertConfig = BERT_BASE;
 export const CXR_BERT_CONFIG: BertConfig = BERT_BASE;
+
+/** open_clip poolers HLIP's BERT tower can use. */
+export type BertPooler = 'cls_last_hidden_state_pooler' | 'mean_pooler';
 
 export interface BertForwardOptions {
   /** [B·T] 1 = token, 0 = padding; default ids ≠ padId. */
@@ -149,16 +153,29 @@ export class BertModel extends Module {
 export class BertTextEncoder extends Module implements TextTower {
   readonly transformer: BertModel;
 
-  constructor(device: Device, cfg: BertConfig, readonly outputDim: number, readonly contextLength: number = cfg.maxPositions, seed = 0) {
+  /** open_clip `hf_pooler_type`: 'cls_last_hidden_state_pooler' (HLIP) or 'mean_pooler' (masked mean over tokens). */
+  readonly pooler: BertPooler;
+
+  constructor(device: Device, cfg: BertConfig, readonly outputDim: number, readonly contextLength: number = cfg.maxPositions, seed = 0, pooler: BertPooler = 'cls_last_hidden_state_pooler') {
     super(device);
+    this.pooler = pooler;
     if (contextLength > cfg.maxPositions) throw new ShapeError(`BERT context ${contextLength} exceeds ${cfg.maxPositions} positions`);
     this.transformer = this.child('transformer', new BertModel(device, cfg, seed));
     this.param('proj.weight', () => randn(device, [outputDim, cfg.hidden], seed + 1000, { std: cfg.hidden ** -0.5 }));
   }
 
-  /** last_hidden_state[:, 0], [B, hidden]. */
+  /** last_hidden_state[:, 0] (or its masked mean over tokens with 'mean_pooler'), [B, hidden]. */
   pooled(tokens: TokenBatch, opts: BertForwardOptions = {}): Tensor {
     const last = this.transformer.forward(tokens, opts);
+    if (this.pooler === 'mean_pooler') {
+      const [b, t] = tokens.shape;
+      const padId = this.transformer.cfg.padId;
+      const m = Float32Array.from({ length: b * t }, (_, i) => (opts.attentionMask ? (opts.attentionMask[i] as number) !== 0 : tokens.ids[i] !== padId) ? 1 : 0);
+      const counts = Float32Array.from({ length: b }, (_, i) => Math.max(1, m.subarray(i * t, (i + 1) * t).reduce((a, x) => a + x, 0)));
+      const out = scope(() => div(sum(mul(last, Tensor.from(this.device, m, [b, t, 1])), 1), Tensor.from(this.device, counts, [b, 1])));
+      last.dispose();
+      return out;
+    }
     const first = slice(last, 1, 0, 1);
     const out = squeeze(first, 1);
     last.dispose();

@@ -143,12 +143,12 @@ export function buildOpenClip(dev: Device, cfg: OpenClipModelConfig, opts: OpenC
   let tokenizerName: string | null = null;
   if (isHfText(cfg)) {
     const pooler = t['hf_pooler_type'] ?? 'cls_last_hidden_state_pooler';
-    if (pooler !== 'cls_last_hidden_state_pooler') throw new HlipError('config', `text_cfg.hf_pooler_type '${String(pooler)}' is not supported (HLIP uses cls_last_hidden_state_pooler)`);
+    if (pooler !== 'cls_last_hidden_state_pooler' && pooler !== 'mean_pooler') throw new HlipError('config', `text_cfg.hf_pooler_type '${String(pooler)}' is not supported (HLIP uses cls_last_hidden_state_pooler; mean_pooler is also available)`);
     const proj = t['hf_proj_type'] ?? 'linear';
     if (proj !== 'linear') throw new HlipError('config', `text_cfg.hf_proj_type '${String(proj)}' is not supported (HLIP uses linear)`);
     const bert = bertConfigFor(cfg, opts.shapes);
     contextLength = Math.min(num(t, 'context_length', 'text_cfg', 77), bert.maxPositions);
-    text = new BertTextEncoder(dev, bert, E, contextLength);
+    text = new BertTextEncoder(dev, bert, E, contextLength, 0, pooler);
     tokenizerName = String(t['hf_tokenizer_name'] ?? t['hf_model_name']);
   } else {
     contextLength = num(t, 'context_length', 'text_cfg', 77);
