@@ -36,7 +36,7 @@ export const DEMO = {
     embed_dim: 64,
     vision_cfg: {
       hlip_trunk: {
-        img_size: [24, 48, 48], patch_size: [4, 8, 8], embed_dim: 96, depth: 4, num_heads: 4, mlp_ratio: 4,
+        img_size: [24, 48, 48], patch_size: [4, 12, 12], embed_dim: 72, depth: 4, num_heads: 3, mlp_ratio: 4,
         slice_attn_indexes: [0, 2], scan_attn_indexes: [1], study_attn_indexes: [3], max_num_scans: 4,
       },
       timm_proj: 'linear',
@@ -91,6 +91,7 @@ export function trainConfig(dataDir: string, o: Pick<DemoOptions, 'seed' | 'step
     warmup: DEMO.warmup,
     wd: 0.2,
     seed: o.seed,
+    init: 'fan-in',
     save_frequency: 50,
     log_every: 5,
   };
@@ -144,7 +145,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     title: `HLIP demo (seed ${o.seed})`,
     summary: [
       `${report.data.studies} training and ${report.data.held_out} held-out synthetic MRI studies, ${DEMO.scans} scans of ${DEMO.shape.join('×')} voxels each`,
-      `model: HLIP ViT (embed 96, 4 blocks: slice, scan, slice, study attention), BERT text tower (2 layers, 64 wide), CLIP loss`,
+      `model: HLIP ViT (patch 4×12×12, embed 72, 4 blocks: slice, scan, slice, study attention), BERT text tower (2 layers, 64 wide), CLIP loss`,
       `${main.steps} steps of batch ${DEMO.batch} in ${main.seconds.toFixed(0)} s; whole demo ${seconds.toFixed(0)} s`,
       `held-out zero-shot macro AUC ${mainEval.macroAuc.toFixed(3)}` + (control ? `; control trained on shuffled reports ${control.e.macroAuc.toFixed(3)}` : ''),
     ],
