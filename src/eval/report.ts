@@ -55,12 +55,14 @@ export function lineChartSvg(series: readonly Series[], opts: { title: string; x
   const px = (x: number) => m.l + ((x - x0) / (x1 - x0)) * (Wd - m.l - m.r);
   const py = (y: number) => Ht - m.b - ((y - y0) / (y1 - y0)) * (Ht - m.t - m.b);
   const ticks = (lo: number, hi: number) => Array.from({ length: 6 }, (_, i) => lo + ((hi - lo) * i) / 5);
+  // Enough decimals to tell neighbouring ticks apart (a loss curve near ln 16 spans only ~0.01).
+  const label = (t: number, lo: number, hi: number) => t.toFixed(Math.min(6, Math.max(0, 1 - Math.floor(Math.log10((hi - lo) / 5 || 1)))));
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${Wd}" height="${Ht}" viewBox="0 0 ${Wd} ${Ht}" font-family="sans-serif" font-size="11">`);
   out.push(`<rect width="${Wd}" height="${Ht}" fill="white"/>`);
   out.push(`<text x="${Wd / 2}" y="16" text-anchor="middle" font-size="13">${esc(opts.title)}</text>`);
-  for (const t of ticks(x0, x1)) out.push(`<line x1="${px(t)}" x2="${px(t)}" y1="${m.t}" y2="${Ht - m.b}" stroke="#eee"/><text x="${px(t)}" y="${Ht - m.b + 14}" text-anchor="middle">${+t.toPrecision(3)}</text>`);
-  for (const t of ticks(y0, y1)) out.push(`<line x1="${m.l}" x2="${Wd - m.r}" y1="${py(t)}" y2="${py(t)}" stroke="#eee"/><text x="${m.l - 4}" y="${py(t) + 4}" text-anchor="end">${+t.toPrecision(3)}</text>`);
+  for (const t of ticks(x0, x1)) out.push(`<line x1="${px(t)}" x2="${px(t)}" y1="${m.t}" y2="${Ht - m.b}" stroke="#eee"/><text x="${px(t)}" y="${Ht - m.b + 14}" text-anchor="middle">${label(t, x0, x1)}</text>`);
+  for (const t of ticks(y0, y1)) out.push(`<line x1="${m.l}" x2="${Wd - m.r}" y1="${py(t)}" y2="${py(t)}" stroke="#eee"/><text x="${m.l - 4}" y="${py(t) + 4}" text-anchor="end">${label(t, y0, y1)}</text>`);
   out.push(`<rect x="${m.l}" y="${m.t}" width="${Wd - m.l - m.r}" height="${Ht - m.t - m.b}" fill="none" stroke="#888"/>`);
   out.push(`<text x="${Wd / 2}" y="${Ht - 8}" text-anchor="middle">${esc(opts.xLabel)}</text>`);
   out.push(`<text transform="translate(14 ${Ht / 2}) rotate(-90)" text-anchor="middle">${esc(opts.yLabel)}</text>`);
