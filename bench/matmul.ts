@@ -1,7 +1,10 @@
 // Matmul throughput: hlip against @tensorflow/tfjs-backend-webgpu and @jax-js/jax, all three in this
 // process on the one adapter of the npm `webgpu` package's navigator.gpu.
-//   npm run bench -- matmul [--json] [--sizes 1024,2744x2304x768] [--impl hlip,jax-js] [--dtype f32]
-//                           [--repeats 5] [--busy-poll]
+//   npm run bench -- matmul [--json] [--sizes 1024,2744x2304x768,72x216x4608:at|training] [--impl hlip,jax-js]
+//                           [--dtype f32] [--repeats 5] [--busy-poll]
+// A size may end in :at, :bt or :abt: that operand is stored transposed and passed as a transposed view
+// (tfjs: matMul's transpose flags; jax-js: .transpose()), as training's x·Wᵀ and Xᵀ·G are; such rows
+// carry a `layout` field ('tn', 'nt', 'tt'). `--sizes training` runs only the training shapes.
 // ms is the median over the timed repeats of (repeat wall time / chain length); each repeat is a chain
 // of independent matmuls ended by one readback of the last result. cpu_ms is process CPU time (all
 // threads: the adapter's workers and the JS thread) per matmul over the same repeats.
@@ -14,6 +17,15 @@ import { registerBench, type BenchContext } from './registry.js';
 type DType = 'f32' | 'f16';
 type ImplName = 'hlip' | 'tfjs-webgpu' | 'jax-js';
 
+/** One product m×n×k; `ta`/`tb`: the operand is stored transposed ([k, m] / [n, k]) and used as its transpose. */
+interface Shape {
+  m: number;
+  n: number;
+  k: number;
+  ta: boolean;
+  tb: boolean;
+}
+
 interface Runner {
   /** Runs `count` matmuls and awaits one readback of the last; returns it when `keep` is set. */
   chain(count: number, keep?: boolean): Promise<Float32Array | null>;
@@ -23,7 +35,8 @@ interface Runner {
 interface Impl {
   name: ImplName;
   dtypes: DType[];
-  prepare(m: number, n: number, k: number, dtype: DType, a: Float32Array, b: Float32Array): Promise<Runner>;
+  /** a and b hold the operands as stored (transposed when s.ta / s.tb). */
+  prepare(s: Shape, dtype: DType, a: Float32Array, b: Float32Array): Promise<Runner>;
 }
 
 interface Row {
@@ -38,15 +51,32 @@ interface Row {
   cpu_ms: number;
   /** Sampled max|got − ref| / max|ref| against a float64 product. */
   err: number;
+  /** Operand layouts when not both plain: 'tn' = Aᵀ·B, 'nt' = A·Bᵀ, 'tt'. */
+  layout?: 'tn' | 'nt' | 'tt';
 }
 
-const DEFAULT_SIZES: [number, number, number][] = [
-  [256, 256, 256],
-  [512, 512, 512],
-  [1024, 1024, 1024],
-  [2048, 2048, 2048],
-  [2744, 2304, 768], // qkv projection of a 14×14×14 CT token grid
-  [2744, 3072, 768], // MLP up-projection
+const plain = (m: number, n: number, k: number): Shape => ({ m, n, k, ta: false, tb: false });
+
+// One training step of a small HLIP model (4608 tokens, embed 72, MLP 288, qkv 216, patch K = 576), in
+// the layouts the linear op passes: forward x·Wᵀ (W stored [out, in]), dX = G·W, dW = Xᵀ·G over tokens.
+const TRAINING_SIZES: Shape[] = [
+  { m: 4608, n: 216, k: 72, ta: false, tb: true }, // qkv: [4608×72]·[72×216]
+  { m: 4608, n: 288, k: 72, ta: false, tb: true }, // MLP up
+  { m: 4608, n: 72, k: 288, ta: false, tb: true }, // MLP down
+  { m: 4608, n: 72, k: 576, ta: false, tb: true }, // patch embedding
+  plain(4608, 72, 216), // dX of qkv: [4608×216]·[216×72]
+  { m: 72, n: 216, k: 4608, ta: true, tb: false }, // dW: [72×4608]·[4608×216]
+  { m: 288, n: 72, k: 4608, ta: true, tb: false }, // dW: [288×4608]·[4608×72]
+];
+
+const DEFAULT_SIZES: Shape[] = [
+  plain(256, 256, 256),
+  plain(512, 512, 512),
+  plain(1024, 1024, 1024),
+  plain(2048, 2048, 2048),
+  plain(2744, 2304, 768), // qkv projection of a 14×14×14 CT token grid
+  plain(2744, 3072, 768), // MLP up-projection
+  ...TRAINING_SIZES,
 ];
 
 function option(args: string[], name: string): string | undefined {
@@ -54,14 +84,24 @@ function option(args: string[], name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
-function parseSizes(s: string | undefined): [number, number, number][] {
+function parseSizes(s: string | undefined): Shape[] {
   if (!s) return DEFAULT_SIZES;
-  return s.split(',').map((t) => {
-    const p = t.split('x').map(Number);
+  return s.split(',').flatMap((t) => {
+    if (t === 'training') return TRAINING_SIZES;
+    const [dims = '', trans = ''] = t.split(':');
+    const p = dims.split('x').map(Number);
     const [m, n, k] = p.length === 1 ? [p[0], p[0], p[0]] : p;
-    if (![m, n, k].every((v) => Number.isInteger(v) && (v as number) > 0)) throw new Error(`bad size ${t} (use 1024 or MxNxK)`);
-    return [m, n, k] as [number, number, number];
+    if (![m, n, k].every((v) => Number.isInteger(v) && (v as number) > 0) || !['', 'at', 'bt', 'abt'].includes(trans)) throw new Error(`bad size ${t} (use 1024, MxNxK or MxNxK:at|bt|abt)`);
+    return [{ m: m as number, n: n as number, k: k as number, ta: trans.startsWith('a'), tb: trans.endsWith('bt') }];
   });
+}
+
+function layoutOf(s: Shape): Row['layout'] {
+  return s.ta ? (s.tb ? 'tt' : 'tn') : s.tb ? 'nt' : undefined;
+}
+
+function label(s: Shape): string {
+  return `${s.m}×${s.n}×${s.k}${s.ta || s.tb ? ` ${layoutOf(s)}` : ''}`;
 }
 
 /** Deterministic data in [-1, 1) (mulberry32). */
@@ -77,15 +117,16 @@ function random(n: number, seed: number): Float32Array {
   return out;
 }
 
-/** Sampled error of c against the float64 product of a and b. */
-function sampledError(a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number): number {
+/** Sampled error of c against the float64 product of a and b (as stored, see Shape). */
+function sampledError(a: Float32Array, b: Float32Array, c: Float32Array, sh: Shape): number {
+  const { m, n, k } = sh;
   let num = 0;
   let den = 0;
   for (let s = 0; s < 64; s++) {
     const i = (s * 7919 + 13) % m;
     const j = (s * 104729 + 7) % n;
     let ref = 0;
-    for (let t = 0; t < k; t++) ref += (a[i * k + t] as number) * (b[t * n + j] as number);
+    for (let t = 0; t < k; t++) ref += (a[sh.ta ? t * m + i : i * k + t] as number) * (b[sh.tb ? j * k + t : t * n + j] as number);
     num = Math.max(num, Math.abs((c[i * n + j] as number) - ref));
     den = Math.max(den, Math.abs(ref));
   }
@@ -96,14 +137,17 @@ function hlipImpl(dev: Device): Impl {
   return {
     name: 'hlip',
     dtypes: dev.caps.f16 ? ['f32', 'f16'] : ['f32'],
-    async prepare(m, n, k, dtype, a, b) {
-      const ta = Tensor.from(dev, a, [m, k], dtype);
-      const tb = Tensor.from(dev, b, [k, n], dtype);
+    async prepare(s, dtype, a, b) {
+      const ta = Tensor.from(dev, a, s.ta ? [s.k, s.m] : [s.m, s.k], dtype);
+      const tb = Tensor.from(dev, b, s.tb ? [s.n, s.k] : [s.k, s.n], dtype);
+      // Transposed operands as views (no copy), as the linear op passes them.
+      const va = s.ta ? ops.transpose(ta) : ta;
+      const vb = s.tb ? ops.transpose(tb) : tb;
       return {
         async chain(count, keep) {
           let last: Tensor | null = null;
           for (let i = 0; i < count; i++) {
-            const c = ops.matmul(ta, tb);
+            const c = ops.matmul(va, vb);
             last?.dispose();
             last = c;
           }
@@ -112,8 +156,7 @@ function hlipImpl(dev: Device): Impl {
           return keep ? data : null;
         },
         dispose() {
-          ta.dispose();
-          tb.dispose();
+          for (const t of new Set([va, vb, ta, tb])) t.dispose();
         },
       };
     },
@@ -128,14 +171,14 @@ async function tfjsImpl(): Promise<Impl> {
   return {
     name: 'tfjs-webgpu',
     dtypes: ['f32'], // tfjs has no f16 tensors
-    async prepare(m, n, k, _dtype, a, b) {
-      const ta = tf.tensor2d(a, [m, k], 'float32');
-      const tb = tf.tensor2d(b, [k, n], 'float32');
+    async prepare(s, _dtype, a, b) {
+      const ta = tf.tensor2d(a, s.ta ? [s.k, s.m] : [s.m, s.k], 'float32');
+      const tb = tf.tensor2d(b, s.tb ? [s.n, s.k] : [s.k, s.n], 'float32');
       return {
         async chain(count, keep) {
           let last: ReturnType<typeof tf.matMul> | null = null;
           for (let i = 0; i < count; i++) {
-            const c = tf.matMul(ta, tb);
+            const c = tf.matMul(ta, tb, s.ta, s.tb);
             last?.dispose();
             last = c;
           }
@@ -163,18 +206,18 @@ async function jaxImpl(): Promise<Impl> {
     name: 'jax-js',
     // jax-js f16 arrays need the Float16Array global (Node ≥ 24 or a browser).
     dtypes: typeof (globalThis as { Float16Array?: unknown }).Float16Array === 'function' ? ['f32', 'f16'] : ['f32'],
-    async prepare(m, n, k, dtype, a, b) {
+    async prepare(s, dtype, a, b) {
       const mk = (d: Float32Array, shape: number[]): JArray => {
         const x = np.array(d).reshape(shape);
         return dtype === 'f16' ? x.astype(np.float16) : x;
       };
-      const ja = mk(a, [m, k]);
-      const jb = mk(b, [k, n]);
+      const ja = mk(a, s.ta ? [s.k, s.m] : [s.m, s.k]);
+      const jb = mk(b, s.tb ? [s.n, s.k] : [s.k, s.n]);
       return {
         async chain(count, keep) {
           // jax-js is lazy: submit all, then wait on the earlier ones and read back the last.
           const outs: JArray[] = [];
-          for (let i = 0; i < count; i++) outs.push(np.matmul(ja.ref, jb.ref));
+          for (let i = 0; i < count; i++) outs.push(np.matmul(s.ta ? ja.ref.transpose() : ja.ref, s.tb ? jb.ref.transpose() : jb.ref));
           const last = outs[outs.length - 1] as JArray;
           const [data] = await Promise.all([last.data(), ...outs.slice(0, -1).map((o) => o.blockUntilReady())]);
           // data() consumed the last one.
@@ -247,28 +290,30 @@ async function run(ctx: BenchContext): Promise<void> {
     for (const d of dtypes) if (!impl.dtypes.includes(d)) note(`${impl.name} has no ${d} rows: ${impl.name === 'jax-js' ? 'its f16 arrays need the Float16Array global (Node >= 24)' : impl.name === 'hlip' ? 'the adapter lacks shader-f16' : 'no f16 tensors'}`);
   }
   const rows: Row[] = [];
-  if (!ctx.json) console.log(`${'impl'.padEnd(12)} ${'dtype'.padEnd(5)} ${'m×n×k'.padEnd(16)} ${'ms'.padStart(10)} ${'GFLOP/s'.padStart(9)} ${'cpu ms'.padStart(10)} ${'err'.padStart(9)}`);
-  for (const [m, n, k] of sizes) {
+  if (!ctx.json) console.log(`${'impl'.padEnd(12)} ${'dtype'.padEnd(5)} ${'m×n×k'.padEnd(19)} ${'ms'.padStart(10)} ${'GFLOP/s'.padStart(9)} ${'cpu ms'.padStart(10)} ${'err'.padStart(9)}`);
+  for (const sh of sizes) {
+    const { m, n, k } = sh;
     const a = random(m * k, 1);
     const b = random(k * n, 2);
     const flops = 2 * m * n * k;
+    const layout = layoutOf(sh);
     for (const dtype of dtypes) {
       for (const impl of impls) {
         if (!impl.dtypes.includes(dtype)) continue;
         let runner: Runner | null = null;
         try {
-          runner = await impl.prepare(m, n, k, dtype, a, b);
+          runner = await impl.prepare(sh, dtype, a, b);
           // Warm-up (compiles pipelines) doubles as the correctness check.
           const out = (await runner.chain(1, true)) as Float32Array;
-          const err = sampledError(a, b, out, m, n, k);
+          const err = sampledError(a, b, out, sh);
           const t = await time(runner, flops, repeats);
-          const row: Row = { bench: 'matmul', impl: impl.name, dtype, m, n, k, ms: round(t.ms, 3), gflops: round(flops / t.ms / 1e6, 3), cpu_ms: round(t.cpuMs, 3), err: Number(err.toPrecision(3)) };
+          const row: Row = { bench: 'matmul', impl: impl.name, dtype, m, n, k, ms: round(t.ms, 3), gflops: round(flops / t.ms / 1e6, 3), cpu_ms: round(t.cpuMs, 3), err: Number(err.toPrecision(3)), ...(layout ? { layout } : {}) };
           rows.push(row);
-          if (err > (dtype === 'f16' ? 3e-2 : 1e-4)) note(`warning: ${impl.name} ${dtype} ${m}×${n}×${k} sampled error ${err.toExponential(2)}`);
+          if (err > (dtype === 'f16' ? 3e-2 : 1e-4)) note(`warning: ${impl.name} ${dtype} ${label(sh)} sampled error ${err.toExponential(2)}`);
           if (ctx.json) console.log(JSON.stringify(row));
-          else console.log(`${impl.name.padEnd(12)} ${dtype.padEnd(5)} ${`${m}×${n}×${k}`.padEnd(16)} ${t.ms.toFixed(2).padStart(10)} ${row.gflops.toFixed(2).padStart(9)} ${t.cpuMs.toFixed(1).padStart(10)} ${err.toExponential(1).padStart(9)}`);
+          else console.log(`${impl.name.padEnd(12)} ${dtype.padEnd(5)} ${label(sh).padEnd(19)} ${t.ms.toFixed(2).padStart(10)} ${row.gflops.toFixed(2).padStart(9)} ${t.cpuMs.toFixed(1).padStart(10)} ${err.toExponential(1).padStart(9)}`);
         } catch (e) {
-          note(`${impl.name} ${dtype} ${m}×${n}×${k} failed: ${(e as Error).message}`);
+          note(`${impl.name} ${dtype} ${label(sh)} failed: ${(e as Error).message}`);
         } finally {
           runner?.dispose();
         }
@@ -279,9 +324,9 @@ async function run(ctx: BenchContext): Promise<void> {
   for (const r of rows) {
     if (r.impl !== 'hlip') continue;
     const parts = rows
-      .filter((o) => o.impl !== 'hlip' && o.dtype === r.dtype && o.m === r.m && o.n === r.n && o.k === r.k)
+      .filter((o) => o.impl !== 'hlip' && o.dtype === r.dtype && o.m === r.m && o.n === r.n && o.k === r.k && o.layout === r.layout)
       .map((o) => `${(r.gflops / o.gflops).toFixed(2)}× ${o.impl}`);
-    if (parts.length) note(`hlip ${r.dtype} ${r.m}×${r.n}×${r.k}: ${parts.join(', ')}`);
+    if (parts.length) note(`hlip ${r.dtype} ${r.m}×${r.n}×${r.k}${r.layout ? ` ${r.layout}` : ''}: ${parts.join(', ')}`);
   }
   dev.destroy();
 }
@@ -290,4 +335,4 @@ function round(v: number, digits: number): number {
   return Number(v.toFixed(digits));
 }
 
-registerBench('matmul', '[--json] [--sizes 1024,MxNxK] [--impl hlip,tfjs-webgpu,jax-js] [--dtype f32,f16] [--repeats n] [--busy-poll]', run);
+registerBench('matmul', '[--json] [--sizes 1024,MxNxK,MxNxK:at|bt|abt,training] [--impl hlip,tfjs-webgpu,jax-js] [--dtype f32,f16] [--repeats n] [--busy-poll]', run);

@@ -4,6 +4,7 @@ import sgSrc from '../../shaders/matmul_sg.wgsl';
 import packSrc from '../../shaders/matmul_pack.wgsl';
 import { DTypeError, GpuError, ShapeError } from '../errors.js';
 import type { Device } from '../gpu/device.js';
+import { directMajor, matmulDirect, planDirect } from './matmul_direct.js';
 import { grid, Uniforms, type View } from './view.js';
 
 const GENERIC = `${genericSrc}\n${epilogueSrc}`;
@@ -21,8 +22,11 @@ export interface MatmulEpilogue {
   preOffset?: number;
 }
 
-/** Which kernel family ran (tests use it to cover both paths). */
-export type MatmulPath = 'generic' | 'cpu-subgroup';
+/**
+ * Which kernel family ran (tests use it to cover every path): the portable one, or on CPU adapters the
+ * direct kernel (operands read in place) or the packed-window one (any A layout via a packed copy).
+ */
+export type MatmulPath = 'generic' | 'cpu-direct' | 'cpu-subgroup';
 
 export interface MatmulOptions {
   /** Force a kernel family (tests); default picks from the adapter and the shape. */
@@ -114,8 +118,17 @@ export function matmul(dev: Device, a: View, b: View, out: View, e: MatmulEpilog
   const { batch, M, N, K } = check(a, b, out, e);
   if (batch * M * N === 0) return 'generic';
   const padded = opts.aPadded ?? false;
-  const path = opts.path ?? (wantsCpuPath(dev, M, N, K) && sgFriendlyA(a, K, padded) ? 'cpu-subgroup' : 'generic');
-  if (path === 'cpu-subgroup') {
+  const plan = cpuSubgroupPathAvailable(dev) && K > 0 ? planDirect(a, b, out, { batch, M, N, K }) : null;
+  const auto = (): MatmulPath => {
+    if (plan && wantsDirect(M, N, K)) return 'cpu-direct';
+    return wantsCpuPath(dev, M, N, K) && sgFriendlyA(a, K, padded) ? 'cpu-subgroup' : 'generic';
+  };
+  const path = opts.path ?? auto();
+  if (path === 'cpu-direct') {
+    if (!cpuSubgroupPathAvailable(dev)) throw new GpuError('the cpu-direct matmul path needs an adapter with 8-wide subgroups', 'limit');
+    if (!plan) throw new ShapeError('the cpu-direct matmul path needs operands with a unit-stride axis and offsets and other strides that are multiples of 4, and K > 0');
+    matmulDirect(dev, plan, e, batch, K);
+  } else if (path === 'cpu-subgroup') {
     if (!cpuSubgroupPathAvailable(dev)) throw new GpuError('the cpu-subgroup matmul path needs an adapter with 8-wide subgroups', 'limit');
     if (!sgFriendlyA(a, K, padded)) throw new ShapeError('the cpu-subgroup matmul path needs A with unit column stride, rows and offset aligned to 4 and K a multiple of 32 (pack A first)');
     matmulSg(dev, a, b, out, e, { batch, M, N, K });
@@ -130,6 +143,28 @@ export function matmul(dev: Device, a: View, b: View, out: View, e: MatmulEpilog
 export function sgFriendlyA(a: View, K: number, padded = false): boolean {
   const [bs, rs, cs] = a.strides as [number, number, number];
   return K > 0 && (padded || K % 32 === 0) && cs === 1 && rs % 4 === 0 && bs % 4 === 0 && a.offset % 4 === 0;
+}
+
+/**
+ * Where the direct CPU kernel beats the portable one on llvmpipe (measured): its dispatch has a fixed
+ * cost of ~0.1–0.25 ms (the big unrolled shader), the portable kernel's per-invocation K loop is slow
+ * for long K.
+ */
+function wantsDirect(M: number, N: number, K: number): boolean {
+  const work = M * N * K;
+  return K >= 32 && (work >= 1 << 19 || (K >= 256 && work >= 1 << 16));
+}
+
+/**
+ * Whether the CPU path would want A as a packed copy: the direct kernel cannot read these operands in
+ * place (a layout without a unit-stride axis, or misaligned for vec4 loads) and the packed-window kernel
+ * cannot read A as it is either.
+ */
+export function cpuPathWantsPackedA(dev: Device, a: View, b: View): boolean {
+  const [batch, M, K] = a.shape as [number, number, number];
+  const N = b.shape[2] as number;
+  if (!wantsCpuPath(dev, M, N, K)) return false;
+  return !(directMajor(a, batch) && directMajor(b, batch)) && !sgFriendlyA(a, K);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { DTypeError, ShapeError } from '../errors.js';
 import type { Device } from '../gpu/device.js';
 import { elementwise } from '../kernels/elementwise.js';
-import { matmul as matmulKernel, sgFriendlyA, wantsCpuPath, type MatmulEpilogue } from '../kernels/matmul.js';
+import { cpuPathWantsPackedA, matmul as matmulKernel, type MatmulEpilogue } from '../kernels/matmul.js';
 import { coalesce, type View } from '../kernels/view.js';
 import { gradEnabled } from '../tensor/scope.js';
 import { broadcastShapes, contiguousStrides, fmt, sizeOf } from '../tensor/shape.js';
@@ -33,8 +33,9 @@ function batchStrides(t: View, batch: readonly number[]): number[] {
 }
 
 /**
- * The CPU kernel reads A as vec4 rows 32 K-values at a time; other layouts (a transposed operand, odd K)
- * are packed into a zero-padded contiguous copy first (M·K work against M·N·K for the product).
+ * The CPU kernels read operands as vec4s along a unit-stride axis; A in other layouts (no unit stride,
+ * misaligned rows, e.g. odd K) is packed into a zero-padded contiguous copy first (M·K work against
+ * M·N·K for the product).
  */
 function packA(dev: Device, a: View, K: number): { view: View; tensor: Tensor } {
   const [batch, M] = a.shape as [number, number, number];
@@ -49,9 +50,8 @@ function packA(dev: Device, a: View, K: number): { view: View; tensor: Tensor } 
 
 /** One kernel call on rank-3 views, packing A when the CPU path wants it in another layout. */
 function launch(dev: Device, a: View, b: View, out: View, epi: MatmulEpilogue): void {
-  const [, M, K] = a.shape as [number, number, number];
-  const N = b.shape[2] as number;
-  if (wantsCpuPath(dev, M, N, K) && !sgFriendlyA(a, K)) {
+  const K = a.shape[2] as number;
+  if (cpuPathWantsPackedA(dev, a, b)) {
     const { view, tensor } = packA(dev, a, K);
     matmulKernel(dev, view, b, out, epi, { path: 'cpu-subgroup', aPadded: true });
     tensor.dispose();
