@@ -35,7 +35,7 @@ registerBench('train', '[--steps n] [--seed s] [--out dir]: demo training, hiera
     }
     cfg.save_frequency = 0;
     const r = await runTraining(dev, cfg, { out: join(out, layout), quiet: ctx.json, label: layout });
-    const e = await evaluate(dev, r, dataDir, seed);
+    const e = await evaluate(r, dataDir, seed);
     r.built.model.dispose();
     // The first logged window includes shader compilation; the median ignores it.
     const row = { bench: 'train', layout, step_ms: +median(r.stepMs.slice(1)).toFixed(1), auc: +e.macroAuc.toFixed(4), steps: r.steps, seconds: +r.seconds.toFixed(1) };

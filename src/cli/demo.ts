@@ -10,7 +10,6 @@ import { parseCsv } from '../eval/csv.js';
 import { lossChartSvg, reportHtml, reportMarkdown, rocChartSvg, type ReportInput } from '../eval/report.js';
 import { labelsFromCsv, parsePrompts, scoreFindings, zeroShotScores, type FindingResult } from '../eval/zeroshot.js';
 import { createNodeDevice } from '../node/gpu.js';
-import type { Device } from '../gpu/device.js';
 import { numberArg, parseArgs } from './args.js';
 import { writeSynth } from './synth.js';
 import { openDataset, runTraining, type RunResult, type TrainConfig } from './train-run.js';
@@ -97,14 +96,13 @@ export function trainConfig(dataDir: string, o: Pick<DemoOptions, 'seed' | 'step
   };
 }
 
-export async function evaluate(dev: Device, r: RunResult, dataDir: string, seed: number): Promise<{ perClass: Record<string, FindingResult>; macroAuc: number }> {
+export async function evaluate(r: RunResult, dataDir: string, seed: number): Promise<{ perClass: Record<string, FindingResult>; macroAuc: number }> {
   const ds = await openDataset(r.config, join(dataDir, 'valid.json'), { train: false, base: process.cwd(), cacheDir: join(dataDir, '..', 'cache'), seed, shape: DEMO.shape });
   const prompts = parsePrompts(JSON.parse(await readFile(join(dataDir, 'prompts.json'), 'utf8')), join(dataDir, 'prompts.json'));
   const prefix = 'This MRI study shows: ';
   const scores = await zeroShotScores(r.built.model, r.tokenizer, ds, prompts, { batchSize: 16, template: (p) => prefix + p });
   const csvPath = join(dataDir, 'valid_labels.csv');
   const csv = parseCsv(await readFile(csvPath, 'utf8'), csvPath);
-  void dev;
   return scoreFindings(scores, labelsFromCsv(csv.header, csv.rows, csvPath));
 }
 
@@ -119,13 +117,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
   await synthesize(scfg, dataDir, log);
   const dev = await createNodeDevice();
   const main = await runTraining(dev, trainConfig(dataDir, o, false), { out: join(out, 'main'), quiet: !!o.quiet, label: 'train' });
-  const mainEval = await evaluate(dev, main, dataDir, o.seed);
+  const mainEval = await evaluate(main, dataDir, o.seed);
   main.built.model.dispose();
   log(`held-out macro AUC ${mainEval.macroAuc.toFixed(3)} after ${main.steps} steps (${main.seconds.toFixed(0)} s)`);
   let control: { r: RunResult; e: { perClass: Record<string, FindingResult>; macroAuc: number } } | null = null;
   if (o.control ?? true) {
     const r = await runTraining(dev, trainConfig(dataDir, o, true), { out: join(out, 'control'), quiet: !!o.quiet, label: 'control (shuffled reports)' });
-    const e = await evaluate(dev, r, dataDir, o.seed);
+    const e = await evaluate(r, dataDir, o.seed);
     r.built.model.dispose();
     log(`control macro AUC ${e.macroAuc.toFixed(3)}`);
     control = { r, e };

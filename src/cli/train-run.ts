@@ -266,7 +266,6 @@ export async function runTraining(dev: Device, cfg: TrainConfig, opts: RunOption
     onMetrics,
   });
 
-  let epoch = 0;
   if (opts.resume) {
     await removeStaleTemps(ckptDir);
     if (!existsSync(latest)) throw new HlipError('io', `--resume: no checkpoint at ${latest}`, { source: latest });
@@ -275,7 +274,6 @@ export async function runTraining(dev: Device, cfg: TrainConfig, opts: RunOption
     const ls = c.loader as Record<string, unknown> | null;
     if (!ls) throw new HlipError('format', `${latest}: no data-loader state`, { source: latest });
     loader.restore(ls as never);
-    epoch = c.epoch;
     // The metrics log continues from the checkpoint: lines of steps after it were not kept.
     if (existsSync(metricsPath)) {
       const kept = (await readFile(metricsPath, 'utf8')).split('\n').filter((l) => l.trim() && (JSON.parse(l) as { step: number }).step < c.step);
@@ -304,7 +302,6 @@ export async function runTraining(dev: Device, cfg: TrainConfig, opts: RunOption
     for (let k = 0; k < trainer.batchesPerStep; k++) batches.push(await loader.next());
     await trainer.step(batches);
     ran++;
-    epoch = loader.epoch;
     const s = trainer.globalStep;
     if (saveEvery > 0 && s % saveEvery === 0 && s < total) await save();
     else await flushLog();
@@ -323,7 +320,6 @@ export async function runTraining(dev: Device, cfg: TrainConfig, opts: RunOption
   }
   loader.close();
   trainer.dispose();
-  void epoch;
   return { steps: trainer.globalStep, seconds: (performance.now() - t0) / 1000, losses, stepMs, built, tokenizer, config: cfg, modelPath };
 }
 

@@ -40,6 +40,11 @@ export const CXR_BERT_CONFIG: BertConfig = BERT_BASE;
 /** open_clip poolers HLIP's BERT tower can use. */
 export type BertPooler = 'cls_last_hidden_state_pooler' | 'mean_pooler';
 
+/** 1 for a real token, 0 for padding: the caller's attention mask, else ids ≠ padId. */
+export function tokenMask(tokens: TokenBatch, opts: BertForwardOptions, padId: number): Int32Array {
+  return Int32Array.from({ length: tokens.ids.length }, (_, i) => ((opts.attentionMask ? (opts.attentionMask[i] as number) !== 0 : tokens.ids[i] !== padId) ? 1 : 0));
+}
+
 export interface BertForwardOptions {
   /** [B·T] 1 = token, 0 = padding; default ids ≠ padId. */
   attentionMask?: ArrayLike<number>;
@@ -96,7 +101,7 @@ export class BertModel extends Module {
     if (t > this.cfg.maxPositions) throw new ShapeError(`BERT: ${t} tokens exceed the ${this.cfg.maxPositions} positions`);
     const rows = b * t;
     const dev = this.device;
-    const mask = Int32Array.from({ length: rows }, (_, i) => (opts.attentionMask ? (opts.attentionMask[i] as number) !== 0 : tokens.ids[i] !== padId) ? 1 : 0);
+    const mask = tokenMask(tokens, opts, padId);
     const types = opts.tokenTypeIds ?? new Int32Array(rows);
     if (types.length !== rows || mask.length !== rows) throw new ShapeError(`BERT: attention mask / token types must have ${rows} entries`);
     // LayerNorm(word[ids] + position[0..T-1] + type[types]).
@@ -170,7 +175,7 @@ export class BertTextEncoder extends Module implements TextTower {
     if (this.pooler === 'mean_pooler') {
       const [b, t] = tokens.shape;
       const padId = this.transformer.cfg.padId;
-      const m = Float32Array.from({ length: b * t }, (_, i) => (opts.attentionMask ? (opts.attentionMask[i] as number) !== 0 : tokens.ids[i] !== padId) ? 1 : 0);
+      const m = Float32Array.from(tokenMask(tokens, opts, padId));
       const counts = Float32Array.from({ length: b }, (_, i) => Math.max(1, m.subarray(i * t, (i + 1) * t).reduce((a, x) => a + x, 0)));
       const out = scope(() => div(sum(mul(last, Tensor.from(this.device, m, [b, t, 1])), 1), Tensor.from(this.device, counts, [b, 1])));
       last.dispose();
