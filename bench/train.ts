@@ -3,7 +3,8 @@
 // synthetic multi-scan data, same step budget, one process. Prints step time and held-out AUC.
 import { join, resolve } from 'node:path';
 import { synthConfig } from '../src/data/synth.js';
-import { DEMO, evaluate, synthesize, trainConfig } from '../src/cli/demo.js';
+import { evaluate, synthesize, trainConfig } from '../src/cli/demo.js';
+import { DEMO } from '../src/train/demo-config.js';
 import { runTraining } from '../src/cli/train-run.js';
 import { createNodeDevice } from '../src/node/gpu.js';
 import { registerBench } from './registry.js';

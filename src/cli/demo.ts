@@ -11,6 +11,7 @@ import { lossChartSvg, reportHtml, reportMarkdown, rocChartSvg, type ReportInput
 import { labelsFromCsv, parsePrompts, scoreFindings, zeroShotScores, type FindingResult } from '../eval/zeroshot.js';
 import { createNodeDevice } from '../node/gpu.js';
 import { numberArg, parseArgs } from './args.js';
+import { DEMO } from '../train/demo-config.js';
 import { writeSynth } from './synth.js';
 import { openDataset, runTraining, type RunResult, type TrainConfig } from './train-run.js';
 
@@ -20,33 +21,6 @@ Synthetic brain-MRI-like studies (3 scans: T1, T2, FLAIR) → a small HLIP model
 the studies and their reports → zero-shot AUC per finding on held-out studies. A control model trained
 on shuffled reports (same budget) shows the task needs the images. Output in <out> (default runs/demo):
 report.json, report.html, report.md, loss.svg, roc.svg, the data set and both runs.`;
-
-/** The demo's data, model and schedule (tuned to finish in minutes on a 2-core software adapter). */
-export const DEMO = {
-  studies: 480,
-  heldOut: 120,
-  scans: 3,
-  shape: [24, 48, 48] as [number, number, number],
-  steps: 150,
-  batch: 16,
-  lr: 1e-3,
-  warmup: 15,
-  model: {
-    embed_dim: 64,
-    vision_cfg: {
-      hlip_trunk: {
-        img_size: [24, 48, 48], patch_size: [4, 12, 12], embed_dim: 72, depth: 4, num_heads: 3, mlp_ratio: 4,
-        slice_attn_indexes: [0, 2], scan_attn_indexes: [1], study_attn_indexes: [3], max_num_scans: 4,
-      },
-      timm_proj: 'linear',
-    },
-    text_cfg: {
-      hf_model_name: 'demo-bert-tiny', hf_tokenizer_name: 'bert-base-uncased', context_length: 128,
-      hf_pooler_type: 'cls_last_hidden_state_pooler', hf_proj_type: 'linear',
-      hf_model_config: { vocab_size: 30522, hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 256, max_position_embeddings: 128, type_vocab_size: 2, layer_norm_eps: 1e-12, pad_token_id: 0 },
-    },
-  },
-};
 
 export interface DemoOptions {
   out: string;
