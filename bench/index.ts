@@ -3,6 +3,7 @@ import { benches } from './registry.js';
 import './matmul.js';
 import './attention.js';
 import './train.js';
+import './train-options.js';
 import './elementwise.js';
 
 const argv = process.argv.slice(2);

@@ -4,6 +4,7 @@ import { ShapeError } from '../errors.js';
 import type { Device } from '../gpu/device.js';
 import { Module } from '../nn/module.js';
 import { add, div, gather, layerNorm, linear, mul, ones, randn, reshape, slice, squeeze, sum, zeros } from '../ops/index.js';
+import { checkpoint } from '../tensor/checkpoint.js';
 import { scope } from '../tensor/scope.js';
 import { attention, WindowTable } from '../ops/attention.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -94,6 +95,15 @@ export class BertModel extends Module {
     }
   }
 
+  /** Keep only each layer's input and re-run the layer in backward (HF gradient_checkpointing_enable()). */
+  gradCheckpointing = false;
+
+  /** Parameters of encoder layer i. */
+  private layerParams(i: number): Tensor[] {
+    const p = `encoder.layer.${i}.`;
+    return [...this.namedParameters()].filter(([n]) => n.startsWith(p)).map(([, t]) => t);
+  }
+
   /** last_hidden_state [B, T, hidden]. */
   forward(tokens: TokenBatch, opts: BertForwardOptions = {}): Tensor {
     const [b, t] = tokens.shape;
@@ -118,7 +128,7 @@ export class BertModel extends Module {
     const keyMask = Tensor.from(dev, mask, [rows], 'i32');
     const windows = WindowTable.uniform(b, t);
     const dh = hd / heads;
-    for (let i = 0; i < this.cfg.layers; i++) {
+    const layer = (i: number, x: Tensor, keyMask: Tensor): Tensor => {
       const p = `encoder.layer.${i}.`;
       const proj = (n: string) => {
         const y = linear(x, this.get(`${p}attention.self.${n}.weight`), this.get(`${p}attention.self.${n}.bias`));
@@ -139,7 +149,13 @@ export class BertModel extends Module {
       const m = linear(f, this.get(`${p}output.dense.weight`), this.get(`${p}output.dense.bias`));
       const r2 = add(a, m);
       const y = layerNorm(r2, this.get(`${p}output.LayerNorm.weight`), this.get(`${p}output.LayerNorm.bias`), eps);
-      for (const h of [x, q, k, v, o, o2, d, r1, a, f, m, r2]) h.dispose();
+      for (const h of [q, k, v, o, o2, d, r1, a, f, m, r2]) h.dispose();
+      return y;
+    };
+    for (let i = 0; i < this.cfg.layers; i++) {
+      // HF gradient_checkpointing_enable(): each layer keeps only its input (and the key mask) for backward.
+      const y = this.gradCheckpointing ? checkpoint((xs) => layer(i, xs[0] as Tensor, xs[1] as Tensor), [x, keyMask], { params: this.layerParams(i) }) : layer(i, x, keyMask);
+      x.dispose();
       x = y;
       opts.hiddenStates?.push(reshape(x, [b, t, hd]));
     }
@@ -167,6 +183,14 @@ export class BertTextEncoder extends Module implements TextTower {
     if (contextLength > cfg.maxPositions) throw new ShapeError(`BERT context ${contextLength} exceeds ${cfg.maxPositions} positions`);
     this.transformer = this.child('transformer', new BertModel(device, cfg, seed));
     this.param('proj.weight', () => randn(device, [outputDim, cfg.hidden], seed + 1000, { std: cfg.hidden ** -0.5 }));
+  }
+
+  /** Per-layer gradient checkpointing of the BERT encoder (see BertModel.gradCheckpointing). */
+  get gradCheckpointing(): boolean {
+    return this.transformer.gradCheckpointing;
+  }
+  set gradCheckpointing(on: boolean) {
+    this.transformer.gradCheckpointing = on;
   }
 
   /** last_hidden_state[:, 0] (or its masked mean over tokens with 'mean_pooler'), [B, hidden]. */

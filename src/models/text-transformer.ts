@@ -4,6 +4,7 @@ import type { Device } from '../gpu/device.js';
 import { Module } from '../nn/module.js';
 import { add, gather, layerNorm, linear, matmul, ones, randn, reshape, slice, zeros } from '../ops/index.js';
 import { attention, WindowTable } from '../ops/attention.js';
+import { checkpoint } from '../tensor/checkpoint.js';
 import { fmt } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 
@@ -95,6 +96,14 @@ export class TextTransformer extends Module implements TextTower {
     return this.cfg.contextLength;
   }
 
+  /** Keep only each block's input and re-run the block in backward (open_clip set_grad_checkpointing). */
+  gradCheckpointing = false;
+
+  private blockParams(i: number): Tensor[] {
+    const p = `transformer.resblocks.${i}.`;
+    return [...this.namedParameters()].filter(([n]) => n.startsWith(p)).map(([, t]) => t);
+  }
+
   /** Token features after ln_final, [B, T, width]. */
   features(tokens: TokenBatch): Tensor {
     const [b, t] = tokens.shape;
@@ -108,7 +117,7 @@ export class TextTransformer extends Module implements TextTower {
     let x = reshape(x3, [rows, w]);
     for (const h of [tok, pos, tok3, x3]) h.dispose();
     const windows = WindowTable.uniform(b, t);
-    for (let i = 0; i < this.cfg.layers; i++) {
+    const block = (i: number, x: Tensor): Tensor => {
       const p = `transformer.resblocks.${i}.`;
       // x = x + out_proj(attn(ln_1(x))), causal within each sequence.
       const h1 = layerNorm(x, this.get(`${p}ln_1.weight`), this.get(`${p}ln_1.bias`), eps);
@@ -122,8 +131,14 @@ export class TextTransformer extends Module implements TextTower {
       const f = linear(h2, this.get(`${p}mlp.c_fc.weight`), this.get(`${p}mlp.c_fc.bias`), { activation: 'gelu' });
       const m = linear(f, this.get(`${p}mlp.c_proj.weight`), this.get(`${p}mlp.c_proj.bias`));
       const x2 = add(x1, m);
-      for (const h of [x, h1, qkv, o, o2, a, x1, h2, f, m]) h.dispose();
-      x = x2;
+      for (const h of [h1, qkv, o, o2, a, x1, h2, f, m]) h.dispose();
+      return x2;
+    };
+    for (let i = 0; i < this.cfg.layers; i++) {
+      // open_clip set_grad_checkpointing(): each residual block keeps only its input for backward.
+      const y = this.gradCheckpointing ? checkpoint((xs) => block(i, xs[0] as Tensor), [x], { params: this.blockParams(i) }) : block(i, x);
+      x.dispose();
+      x = y;
     }
     const y = layerNorm(x, this.get('ln_final.weight'), this.get('ln_final.bias'), eps);
     x.dispose();

@@ -1,4 +1,5 @@
 import { HlipError } from '../errors.js';
+import { autocastDtype, withAutocast } from '../tensor/autocast.js';
 import { noGrad } from '../tensor/scope.js';
 import { record, type Tensor } from '../tensor/tensor.js';
 
@@ -27,20 +28,42 @@ export function noGradient<In extends readonly Tensor[]>(_g: Tensor, saved: { re
   return saved.inputs.map(() => null) as unknown as GradsOf<In>;
 }
 
+/**
+ * Input casts for an op under autocast (installed by src/ops/autocast.ts): the inputs to run it on
+ * (new tensors where cast), or null to run it as called.
+ */
+export type AutocastHook = (name: string, inputs: readonly Tensor[]) => Tensor[] | null;
+let autocastHook: AutocastHook | null = null;
+
+export function installAutocastHook(h: AutocastHook): void {
+  autocastHook = h;
+}
+
 export function defineOp<In extends readonly Tensor[], P = undefined>(rule: OpRule<In, P>): Op<In, P> {
-  const op = (inputs: In, params: P): Tensor => {
-    for (const t of inputs) t.assertAlive();
-    const out = noGrad(() => rule.forward(inputs, params));
+  const run = (inputs: In, params: P): Tensor => {
+    // An op's own forward and backward see no autocast: the policy applies once, at the op boundary.
+    const amp = autocastDtype() !== null;
+    const out = amp ? withAutocast(null, () => noGrad(() => rule.forward(inputs, params))) : noGrad(() => rule.forward(inputs, params));
     return record(
       rule.name,
       inputs,
       out,
       (g, ins, output) => {
         if (rule.saveOutput && !output) throw new HlipError('autograd', `${rule.name}: saved output missing`);
-        return rule.backward(g, { inputs: ins as unknown as In, output: output as Tensor, params });
+        return withAutocast(null, () => rule.backward(g, { inputs: ins as unknown as In, output: output as Tensor, params }));
       },
       rule.saveOutput ?? false,
     );
+  };
+  const op = (inputs: In, params: P): Tensor => {
+    for (const t of inputs) t.assertAlive();
+    const cast = autocastHook && autocastDtype() !== null ? autocastHook(rule.name, inputs) : null;
+    if (!cast) return run(inputs, params);
+    try {
+      return run(cast as unknown as In, params);
+    } finally {
+      cast.forEach((t, i) => t !== inputs[i] && t.dispose());
+    }
   };
   return Object.assign(op, { rule });
 }

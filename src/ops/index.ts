@@ -35,3 +35,4 @@ export * from './matmul.js';
 export * from './patchify.js';
 export * from './attention.js';
 export * from './segment.js';
+export * from './autocast.js';

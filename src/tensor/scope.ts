@@ -104,6 +104,20 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/**
+ * Runs fn with the tape on even inside noGrad (a backward rule that re-runs a forward: gradient
+ * checkpointing); the enclosing noGrad depth is restored afterwards.
+ */
+export function enableGrad<T>(fn: () => T): T {
+  const saved = gradDepth;
+  gradDepth = 0;
+  try {
+    return fn();
+  } finally {
+    gradDepth = saved;
+  }
+}
+
 export function gradEnabled(): boolean {
   return gradDepth === 0;
 }

@@ -6,6 +6,7 @@ import type { ByteInput } from '../io/source.js';
 import { openSafetensors, planSafetensors, safetensorsChunks, writeSafetensors, type SafetensorsFile, type SafetensorsPlan, type TensorToWrite } from '../io/safetensors.js';
 import type { HostTensor } from '../nn/module.js';
 import type { AdamWStateDict } from '../optim/adamw.js';
+import type { GradScalerState } from './grad-scaler.js';
 
 /** Plain JSON (what the data loader and the run config hand over). */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -32,6 +33,8 @@ export interface TrainingCheckpoint {
   rng: TrainerRngState;
   /** The run's configuration (model and hyper-parameters), opaque here. */
   config: JsonValue;
+  /** GradScaler state of a precision 'amp' run (open_clip's checkpoint["scaler"]); absent/null otherwise. */
+  scaler?: GradScalerState | null;
 }
 
 export const CHECKPOINT_FORMAT = 'hlip-webgpu/training-checkpoint';
@@ -54,6 +57,8 @@ interface StateJson {
     /** Per parameter: its AdamW step count, or null when it has no state yet. */
     steps: (number | null)[];
   };
+  /** Optional (files of fp32 runs and older files have none). */
+  scaler?: GradScalerState | null;
 }
 
 function tensorsOf(c: TrainingCheckpoint): [string, TensorToWrite][] {
@@ -81,6 +86,7 @@ function metadataOf(c: TrainingCheckpoint): Record<string, string> {
     config: c.config,
     model: [...c.model.keys()],
     optimizer: { params: c.optimizerParams, paramGroups: c.optimizer.paramGroups, steps: c.optimizer.state.map((s) => (s ? s.step : null)) },
+    ...(c.scaler ? { scaler: c.scaler } : {}),
   };
   return { format: CHECKPOINT_FORMAT, state: JSON.stringify(state) };
 }
@@ -133,6 +139,11 @@ function parseState(file: SafetensorsFile): StateJson {
       bad('optimizer.paramGroups entries need lr, betas [b1, b2], eps, weightDecay and params');
     }
   }
+  const sc = s['scaler'];
+  if (sc !== undefined && sc !== null) {
+    const num = (k: string) => isObj(sc) && typeof sc[k] === 'number' && Number.isFinite(sc[k]);
+    if (!['scale', 'growthFactor', 'backoffFactor', 'growthInterval', 'growthTracker'].every(num)) bad('scaler must be { scale, growthFactor, backoffFactor, growthInterval, growthTracker } (numbers)');
+  }
   return s as unknown as StateJson;
 }
 
@@ -180,5 +191,6 @@ export async function decodeCheckpoint(input: ByteInput | SafetensorsFile, name?
     loader: st.loader,
     rng: { algorithm: 'philox4x32-10', seed: st.rng.seed },
     config: st.config,
+    ...(st.scaler ? { scaler: { ...st.scaler } } : {}),
   };
 }

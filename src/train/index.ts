@@ -11,3 +11,5 @@ export {
   Trainer, joinBatches, type TrainBatch, type JoinedBatch, type TrainerOptions, type TrainerState, type StepMetrics, type ForwardContext, type ImageEncoder,
   type LossName, type CheckpointExtras,
 } from './trainer.js';
+export { GradScaler, type GradScalerOptions, type GradScalerState, type ScaledStep } from './grad-scaler.js';
+export { setGradCheckpointing, type Precision } from './trainer.js';

@@ -7,13 +7,14 @@ import { DTypeError, HlipError, ShapeError } from '../errors.js';
 import type { CustomTextCLIP } from '../models/clip.js';
 import { tokenBatch } from '../models/text-transformer.js';
 import type { HostTensor } from '../nn/module.js';
-import { cast, concat, l2Normalize, slice } from '../ops/index.js';
+import { autocast, cast, concat, l2Normalize, slice } from '../ops/index.js';
 import type { AdamW, AdamWStateDict } from '../optim/adamw.js';
 import { philox4x32, seedKey } from '../tensor/rng.js';
 import { noGrad, scope, withoutScope } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { JsonValue, TrainerRngState, TrainingCheckpoint } from './checkpoint.js';
 import { clipGradNorm } from './clip-grad.js';
+import { GradScaler, type GradScalerOptions, type GradScalerState } from './grad-scaler.js';
 import { clampLogitScale, clipLoss, dualClipLoss, sigLipLoss } from './losses.js';
 import { createOptimizer, lockTextTower, type LockTextOptions, type OptimizerOptions, type ParamGroups } from './param-groups.js';
 import { constLr, type LrSchedule } from './schedule.js';
@@ -61,8 +62,12 @@ export interface StepMetrics {
   loss: number;
   /** exp(logit_scale) the loss used. */
   logitScale: number;
-  /** Global gradient 2-norm before clipping; null when not tracked. */
+  /** Global gradient 2-norm before clipping (unscaled; inf/NaN on a skipped amp step); null when not tracked. */
   gradNorm: number | null;
+  /** precision 'amp': the loss scale this step used; null otherwise. */
+  lossScale: number | null;
+  /** precision 'amp': the step found an inf/NaN gradient and was skipped (weights unchanged). */
+  skipped: boolean;
   /** Wall time per step, averaged over the steps since the previous readback. */
   stepMs: number;
   /** Studies in the contrastive batch (accum_freq · accum_batch · B). */
@@ -94,7 +99,25 @@ export interface TrainerOptions extends OptimizerOptions {
   /** Token id used to pad when batches of different text lengths are joined (default 0). */
   padId?: number;
   encodeImage?: ImageEncoder;
+  /**
+   * `--precision`: 'fp32' (default) or 'amp' — f32 master weights and AdamW state, forward products and
+   * attention in f16 under autocast (src/ops/autocast.ts), dynamic loss scaling (GradScaler). On an
+   * adapter without shader-f16, 'amp' falls back to 'fp32' with a warning (see `precision`).
+   */
+  precision?: Precision;
+  /** GradScaler settings for 'amp' (torch defaults: 2^16, ×2 every 2000 good steps, ×0.5 on inf/NaN). */
+  gradScaler?: GradScalerOptions;
+  /**
+   * `--grad-checkpointing`: every transformer block of the image and text towers keeps only its input
+   * and is re-run during backward (towers with a `gradCheckpointing` switch; default false).
+   */
+  gradCheckpointing?: boolean;
+  /** Where warnings go (the amp fallback); default console.warn. */
+  onWarning?: (message: string) => void;
 }
+
+/** Training precisions (open_clip `--precision` values this trainer implements). */
+export type Precision = 'fp32' | 'amp';
 
 /** The trainer's part of a checkpoint (the model weights are the model's). */
 export interface TrainerState {
@@ -102,6 +125,8 @@ export interface TrainerState {
   rng: TrainerRngState;
   optimizer: AdamWStateDict;
   optimizerParams: string[];
+  /** GradScaler state of an 'amp' run (null otherwise). */
+  scaler?: GradScalerState | null;
 }
 
 /** Extra checkpoint fields the caller owns. */
@@ -137,7 +162,7 @@ interface Pending {
 // Philox counter words 3 (purpose) of the trainer's draws; the data pipeline uses its own space.
 const PURPOSE_RANDOM = 0x7452_0001;
 const PURPOSE_SEED = 0x7452_0002;
-const METRIC_COLS = 3;
+const METRIC_COLS = 5;
 
 function defaultEncodeImage(patchDropout: number | undefined): ImageEncoder {
   return (model, image, ctx) => {
@@ -222,6 +247,10 @@ export class Trainer {
   private history: Tensor;
   private pending: Pending[] = [];
   private windowStart = 0;
+  /** The precision in effect ('amp' requested on an adapter without f16 runs 'fp32'). */
+  readonly precision: Precision;
+  /** The loss scaler of an 'amp' run. */
+  readonly scaler: GradScaler | null;
 
   constructor(model: CustomTextCLIP, opts: TrainerOptions = {}) {
     this.model = model;
@@ -241,7 +270,21 @@ export class Trainer {
     this.trainable = optimizer.paramGroups.flatMap((g) => [...g.params]);
     this.schedule = opts.schedule ?? constLr(opts.lr ?? optimizer.paramGroups[0]?.lr ?? 5e-4);
     this.encodeImage = opts.encodeImage ?? defaultEncodeImage(opts.patchDropout);
+    const precision = opts.precision ?? 'fp32';
+    if (precision !== 'fp32' && precision !== 'amp') throw new HlipError('config', `precision must be 'fp32' or 'amp', got '${String(precision)}'`);
+    if (precision === 'amp' && !model.device.caps.f16) {
+      // A config written for a GPU with f16 still trains here, in f32 (no loss scaling needed then).
+      (opts.onWarning ?? ((m: string) => console.warn(m)))("precision 'amp' needs the shader-f16 feature, which this adapter lacks: training in fp32 instead");
+      this.precision = 'fp32';
+    } else this.precision = precision;
+    this.scaler = this.precision === 'amp' ? new GradScaler(model.device, opts.gradScaler) : null;
+    if (opts.gradCheckpointing !== undefined) setGradCheckpointing(model, opts.gradCheckpointing);
     this.history = withoutScope(() => Tensor.empty(model.device, [this.metricsEvery, METRIC_COLS], 'f32'));
+  }
+
+  /** Runs a forward piece under f16 autocast in an 'amp' run (as is otherwise). */
+  private autocast<T>(fn: () => T): T {
+    return this.precision === 'amp' ? autocast(fn) : fn();
   }
 
   /** Loader batches one optimizer step consumes (accum_freq · accum_batch). */
@@ -320,19 +363,22 @@ export class Trainer {
     const dev = this.model.device;
     return scope(() => {
       const images = micro.map((m) => Tensor.from(dev, m.images, [m.shape[0], m.shape[1], 1, m.shape[2], m.shape[3], m.shape[4]]));
-      const cached = micro.length > 1 ? noGrad(() => micro.map((m, j) => this.features(m, images[j] as Tensor, this.forwardContext(step, j)))) : null;
+      const cached = micro.length > 1 ? noGrad(() => this.autocast(() => micro.map((m, j) => this.features(m, images[j] as Tensor, this.forwardContext(step, j))))) : null;
       let last: { loss: Tensor; scale: Tensor } | null = null;
       for (let j = 0; j < micro.length; j++) {
         const m = micro[j] as JoinedBatch;
         last = scope(() => {
-          const fresh = this.features(m, images[j] as Tensor, this.forwardContext(step, j));
-          let all = fresh;
-          if (cached) {
-            const pick = (k: keyof Features) => concat(cached.map((c, i) => (i === j ? fresh[k] : c[k]) as Tensor), 0);
-            all = { image: pick('image'), text: pick('text'), report: fresh.report ? pick('report') : null };
-          }
-          const out = this.lossOf(all);
-          out.loss.backward();
+          const out = this.autocast(() => {
+            const fresh = this.features(m, images[j] as Tensor, this.forwardContext(step, j));
+            let all = fresh;
+            if (cached) {
+              const pick = (k: keyof Features) => concat(cached.map((c, i) => (i === j ? fresh[k] : c[k]) as Tensor), 0);
+              all = { image: pick('image'), text: pick('text'), report: fresh.report ? pick('report') : null };
+            }
+            return this.lossOf(all);
+          });
+          // amp: scaler.scale(loss).backward(), the scale seeding the loss gradient.
+          out.loss.backward(this.scaler ? this.scaler.seed() : undefined);
           return j === micro.length - 1 ? { loss: out.loss.detach(), scale: out.scale.detach() } : null;
         });
       }
@@ -362,14 +408,26 @@ export class Trainer {
     const samples = batches.reduce((a, b) => a + (b.shape[0] ?? 0), 0);
     scope(() => {
       const { loss, scale } = this.accumulateGradients(batches, step);
-      const norm = withNorm ? clipGradNorm(this.trainable, clip) : null;
-      this.optimizer.step();
+      let norm: Tensor | null = null;
+      let amp: Tensor | null = null;
+      if (this.scaler) {
+        // Unscale, clip, check for inf/NaN and update the scale in one kernel; AdamW skips on its own.
+        const r = this.scaler.unscaleAndUpdate(this.trainable, clip);
+        this.optimizer.step(r.gate);
+        amp = r.values;
+        norm = amp.view([], [], amp.offset);
+      } else {
+        norm = withNorm ? clipGradNorm(this.trainable, clip) : null;
+        this.optimizer.step();
+      }
       this.optimizer.zeroGrad();
       clampLogitScale(this.model.logitScaleParam);
       // The 2026 dual loss uses logit_bias as the report log-scale and clamps it too; SigLIP's bias is not clamped.
       const lb = this.model.logitBiasParam;
       if (this.loss === 'dual' && lb) clampLogitScale(lb);
-      this.recordRow(this.pending.length, [loss, scale, norm]);
+      const lossScale = amp ? amp.view([], [], amp.offset + 3) : null;
+      const skipped = amp ? amp.view([], [], amp.offset + 2) : null;
+      this.recordRow(this.pending.length, [loss, scale, norm, lossScale, skipped]);
     });
     this.pending.push({ step, lr, samples, gradNorm: withNorm });
     this.stepCount++;
@@ -402,6 +460,8 @@ export class Trainer {
       loss: raw[i * METRIC_COLS] as number,
       logitScale: raw[i * METRIC_COLS + 1] as number,
       gradNorm: p.gradNorm ? (raw[i * METRIC_COLS + 2] as number) : null,
+      lossScale: this.scaler ? (raw[i * METRIC_COLS + 3] as number) : null,
+      skipped: this.scaler ? raw[i * METRIC_COLS + 4] !== 0 : false,
       stepMs,
       samples: p.samples,
     }));
@@ -412,7 +472,13 @@ export class Trainer {
   /** Step count, RNG and optimizer state (moments read back). Pending metrics are flushed first. */
   async state(): Promise<TrainerState> {
     await this.flushMetrics();
-    return { step: this.stepCount, rng: { algorithm: 'philox4x32-10', seed: this.seed }, optimizer: await this.optimizer.stateDict(), optimizerParams: [...this.groups.names] };
+    return {
+      step: this.stepCount,
+      rng: { algorithm: 'philox4x32-10', seed: this.seed },
+      optimizer: await this.optimizer.stateDict(),
+      optimizerParams: [...this.groups.names],
+      ...(this.scaler ? { scaler: await this.scaler.stateDict() } : {}),
+    };
   }
 
   /** A full training checkpoint: model state dict, trainer state and the caller's epoch / loader state / config. */
@@ -452,9 +518,18 @@ export class Trainer {
       }
     }
     if (!Number.isSafeInteger(c.step) || c.step < 0) fail(`step ${c.step} is not a non-negative integer`);
+    if (this.scaler && c.scaler) {
+      try {
+        GradScaler.validate(c.scaler);
+      } catch (e) {
+        fail((e as Error).message);
+      }
+    }
     try {
       if (c.model) this.model.loadStateDict(c.model);
       this.optimizer.loadStateDict(c.optimizer);
+      // As open_clip: the scaler state is restored when both the run and the checkpoint have one.
+      if (this.scaler && c.scaler) this.scaler.loadStateDict(c.scaler);
     } catch (e) {
       if (e instanceof HlipError && !e.source) throw new HlipError(e.kind, e.message, { source, cause: e });
       throw e;
@@ -469,5 +544,16 @@ export class Trainer {
     this.optimizer.zeroGrad();
     this.optimizer.dispose();
     this.history.dispose();
+    this.scaler?.dispose();
+  }
+}
+
+/**
+ * Switches per-block gradient checkpointing on the model's towers that support it (HlipVisualEncoder,
+ * BertTextEncoder, TextTransformer); other towers are left as they are.
+ */
+export function setGradCheckpointing(model: CustomTextCLIP, on: boolean): void {
+  for (const tower of [model.visual, model.text]) {
+    if (tower && 'gradCheckpointing' in tower) (tower as { gradCheckpointing: boolean }).gradCheckpointing = on;
   }
 }
