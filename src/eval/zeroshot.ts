@@ -27,6 +27,11 @@ export interface ZeroShotOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** softmax([neg, pos])[1] for one prompt pair's logits, in float64 (HLIP's prompt-pair rule). */
+export function pairProbability(neg: number, pos: number): number {
+  return 1 / (1 + Math.exp(neg - pos));
+}
+
 /** Prompt pairs from the `prompts.json` layout `{finding: {positive, negative}}`. */
 export function parsePrompts(json: unknown, source: string): FindingPrompt[] {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new HlipError('format', `${source}: prompts must be an object {finding: {positive, negative}}`);
@@ -76,10 +81,7 @@ export async function zeroShotScores(model: CustomTextCLIP, tokenizer: TextToken
       probs.dispose();
       for (let j = 0; j < items.length; j++) {
         for (let f = 0; f < F; f++) {
-          // softmax over the pair in float64.
-          const neg = l[j * 2 * F + 2 * f] as number;
-          const pos = l[j * 2 * F + 2 * f + 1] as number;
-          (scores[f] as Float64Array)[i0 + j] = 1 / (1 + Math.exp(neg - pos));
+          (scores[f] as Float64Array)[i0 + j] = pairProbability(l[j * 2 * F + 2 * f] as number, l[j * 2 * F + 2 * f + 1] as number);
         }
       }
       opts.onProgress?.(Math.min(i0 + bs, N), N);

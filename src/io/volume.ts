@@ -106,11 +106,7 @@ function parseCode(code: string, source: string): { axis: number; positive: bool
  * `reorient(r, original.orientation)` maps a result back onto the original grid exactly.
  */
 export function reorient(vol: Volume, target = 'RPI'): Volume {
-  const want = parseCode(target, vol.source);
-  const have = parseCode(vol.orientation, vol.source);
-  // For each target axis t: the source axis on the same world axis, and whether it runs backwards.
-  const src = want.map((w) => have.findIndex((h) => h.axis === w.axis));
-  const flip = want.map((w, t) => have[src[t] as number]!.positive !== w.positive);
+  const { src, flip } = orientationPlan(vol.orientation, target, vol.source);
   if (src.every((s, t) => s === t) && !flip.some(Boolean)) return { ...vol, orientation: target.toUpperCase() };
   const [nx, ny, nz] = vol.dims;
   const srcStride = [1, nx, nx * ny];
@@ -141,6 +137,19 @@ export function reorient(vol: Volume, target = 'RPI'): Volume {
   const affine = matmul4(vol.affine, P);
   const spacing = src.map((s) => vol.spacing[s as number]) as Vec3;
   return { ...vol, data: out, dims: nd, spacing, affine, orientation: target.toUpperCase() };
+}
+
+/**
+ * How reorient(·, `to`) rearranges a volume of orientation `from`: for each new voxel axis t (i, j, k),
+ * the old voxel axis `src[t]` on the same world axis and whether it runs backwards (`flip[t]`: new
+ * index = n − 1 − old index).
+ */
+export function orientationPlan(from: string, to: string, source = 'volume'): { src: number[]; flip: boolean[] } {
+  const want = parseCode(to, source);
+  const have = parseCode(from, source);
+  const src = want.map((w) => have.findIndex((h) => h.axis === w.axis));
+  const flip = want.map((w, t) => have[src[t] as number]!.positive !== w.positive);
+  return { src, flip };
 }
 
 export function matmul4(a: readonly number[], b: readonly number[]): number[] {

@@ -92,7 +92,7 @@ export function resampleSpatial(table: Tensor, grid: readonly [number, number, n
   const dev = table.device;
   return noGrad(() =>
     scope(() => {
-      const mat = (o: number, i: number) => Tensor.from(dev, linearInterpMatrix(o, i), [o, i]);
+      const mat = (o: number, i: number) => Tensor.from(dev, linearInterpMatrix(o, i), [o, i], table.dtype);
       // Depth: [d, d0] @ [d0, h0·w0·C].
       let t = matmul(mat(d, d0), reshape(table, [d0, h0 * w0 * C]));
       // Height: batched over d, [h, h0] @ [h0, w0·C].
@@ -122,7 +122,7 @@ export function sequentialRows(table: Tensor, n: number, positions?: readonly nu
         return gather(t2, positions);
       }
       if (n <= M) return contiguous(slice(t2, 0, 0, n));
-      return matmul(Tensor.from(dev, linearInterpMatrix(n, M), [n, M]), t2);
+      return matmul(Tensor.from(dev, linearInterpMatrix(n, M), [n, M], table.dtype), t2);
     }),
   );
 }

@@ -4,13 +4,16 @@ import { Module, type HostTensor } from '../nn/module.js';
 import { attention } from '../ops/attention.js';
 import { concat } from '../ops/concat.js';
 import { randn, zeros } from '../ops/creation.js';
-import { add, mul } from '../ops/elementwise.js';
+import { add, mul, scale } from '../ops/elementwise.js';
 import { gather } from '../ops/gather.js';
+import { matmul } from '../ops/matmul.js';
 import { patchEmbed3d } from '../ops/patchify.js';
 import { mean } from '../ops/reduce.js';
-import { expand, reshape, slice } from '../ops/view.js';
+import { softmax } from '../ops/softmax.js';
+import { expand, permute, reshape, slice, transpose } from '../ops/view.js';
 import { fmt } from '../tensor/shape.js';
-import { scope } from '../tensor/scope.js';
+import { checkpoint } from '../tensor/checkpoint.js';
+import { scope, withoutScope } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 import { nativeGrid, prefixTokens, visualConfig, type HlipVisualConfig, type Level } from './configs.js';
 import { patchTokens, repartition, toRowLayout, windowsOf, windowTable, type TokenGrid } from './hierarchy.js';
@@ -49,6 +52,34 @@ export interface VisualForwardOptions {
   patchDropout?: number;
   /** Seed of the patch-dropout selection (default: drawn from `random`). */
   seed?: number;
+  /** Explicit attention probabilities of one block's prefix queries (relevance maps); see AttentionProbe. */
+  probe?: AttentionProbe;
+}
+
+/**
+ * Asks the forward for the attention probabilities of one block's prefix-token queries (the class
+ * token and registers), which the flash kernel never materialises. The block then computes those few
+ * query rows explicitly (softmax(q·kᵀ/√d) then ·V, same values as the flash path), so gradients can
+ * reach the probabilities: with `track`, a zero leaf `shift` (requiresGrad) is added to them before
+ * they weight the values, and after `backward()` its `.grad` is ∂output/∂probabilities (the reference
+ * relevance map's `attn_grad`). Patch-token queries still use the flash kernel.
+ */
+export interface AttentionProbe {
+  /** Block index; negative counts from the end (-1: the last block). */
+  block: number;
+  /** Create `shift` so gradients with respect to the probabilities can be read. */
+  track?: boolean;
+  /**
+   * Set by the forward (the caller's to dispose): [W, heads, P, P + L] probabilities, one row per
+   * prefix query of each of the block's W windows, over that window's P prefix keys then its L patch
+   * keys (the reference's row layout).
+   */
+  probs?: Tensor;
+  /** Set by the forward with `track`: the zero leaf added to `probs` (caller disposes; read `.grad`). */
+  shift?: Tensor;
+  /** Set by the forward: the probed block's level and token grid. */
+  level?: Level;
+  grid?: TokenGrid;
 }
 
 /** Result of HlipVisualEncoder.forward; every tensor is the caller's to dispose. */
@@ -96,14 +127,43 @@ class Attention extends Module {
     this.proj = this.child('proj', new Linear(dev, dim, dim));
   }
   /** x [T + W·P, C] (flat stream) → [T + W·P, C]; attention within each window of the table. */
-  forward(x: Tensor, windows: ReturnType<typeof windowTable>): Tensor {
+  forward(x: Tensor, windows: ReturnType<typeof windowTable>, probe?: AttentionProbe): Tensor {
     return scope(() => {
       const R = x.shape[0] as number;
       const T = windows.rows;
       const qkv = this.qkv.forward(x);
-      const o = attention({ qkv: slice(qkv, 0, 0, T) }, { heads: this.heads, windows, ...(windows.prefix > 0 ? { prefix: { qkv: slice(qkv, 0, T, R) } } : {}) });
-      return this.proj.forward(reshape(o, [R, this.dim]));
+      const o = reshape(attention({ qkv: slice(qkv, 0, 0, T) }, { heads: this.heads, windows, ...(windows.prefix > 0 ? { prefix: { qkv: slice(qkv, 0, T, R) } } : {}) }), [R, this.dim]);
+      if (!probe) return this.proj.forward(o);
+      return this.proj.forward(concat([slice(o, 0, 0, T), this.prefixRows(qkv, windows, probe)], 0));
     });
+  }
+
+  /** The prefix rows' attention output computed explicitly, filling `probe` (see AttentionProbe). */
+  private prefixRows(qkv: Tensor, windows: ReturnType<typeof windowTable>, probe: AttentionProbe): Tensor {
+    const T = windows.rows;
+    const P = windows.prefix;
+    const W = windows.count;
+    if (P === 0) throw new ShapeError('an attention probe needs prefix tokens (the class token)');
+    const L = T / W;
+    const H = this.heads;
+    const C = this.dim;
+    const Dh = C / H;
+    // [rows, 3C] → q/k/v of the window's rows as [W, H, rows, Dh], keys ordered prefix then patches.
+    const part = (rows: Tensor, n: number, i: number) => permute(reshape(slice(rows, 1, i * C, (i + 1) * C), [W, n, H, Dh]), [0, 2, 1, 3]);
+    const pre = slice(qkv, 0, T, T + W * P);
+    const pat = slice(qkv, 0, 0, T);
+    const keys = (i: number) => concat([part(pre, P, i), part(pat, L, i)], 2);
+    const scores = scale(matmul(part(pre, P, 0), transpose(keys(1))), 1 / Math.sqrt(Dh));
+    let a = softmax(scores, -1);
+    probe.probs = withoutScope(() => a.detach());
+    if (probe.track) {
+      const shift = withoutScope(() => zeros(this.device, a.shape, a.dtype));
+      shift.requiresGrad = true;
+      probe.shift = shift;
+      a = add(a, shift);
+    }
+    // [W, H, P, Dh] → [W·P, C] (window-major prefix rows, heads concatenated as timm does).
+    return reshape(permute(matmul(a, keys(2)), [0, 2, 1, 3]), [W * P, C]);
   }
 }
 
@@ -137,13 +197,13 @@ class Block extends Module {
    * `dropPath(branch)` gives [rows, 1] keep scales for residual branch 0 (attention) or 1 (MLP), or
    * null: timm's drop_path1 and drop_path2 draw independently.
    */
-  forward(x: Tensor, windows: ReturnType<typeof windowTable>, dropPath: (branch: number) => Tensor | null): Tensor {
+  forward(x: Tensor, windows: ReturnType<typeof windowTable>, dropPath: (branch: number) => Tensor | null, probe?: AttentionProbe): Tensor {
     return scope(() => {
       const branch = (y: Tensor, i: number) => {
         const k = dropPath(i);
         return k ? mul(y, k) : y;
       };
-      const x1 = add(x, branch(this.attn.forward(this.norm1.forward(x), windows), 0));
+      const x1 = add(x, branch(this.attn.forward(this.norm1.forward(x), windows, probe), 0));
       return add(x1, branch(this.mlp.forward(this.norm2.forward(x1)), 1));
     });
   }
@@ -180,6 +240,8 @@ export class HlipTrunk extends Module {
   readonly patch_embed: PatchEmbed3D;
   readonly blocks: Blocks;
   readonly norm: LayerNorm;
+  /** Keep only each block's input and re-run the block in backward (open_clip `--grad-checkpointing`). */
+  gradCheckpointing = false;
 
   constructor(dev: Device, cfg: HlipVisualConfig) {
     super(dev);
@@ -295,6 +357,9 @@ export class HlipTrunk extends Module {
       let x = concat([patches, prefix], 0);
       if (opts.intermediates) out.posEmbed = toRowLayout(x, level, g, P);
       const blocks: Tensor[] = [];
+      const probe = opts.probe;
+      const probed = probe ? (probe.block < 0 ? c.depth + probe.block : probe.block) : -1;
+      if (probe && !(probed >= 0 && probed < c.depth)) throw new ShapeError(`attention probe: block ${probe.block} of ${c.depth}`);
       // Each stream tensor is released as soon as the next exists (the tape keeps what backward needs),
       // so inference holds about one block's activations instead of the whole depth's.
       const step = (next: Tensor) => {
@@ -308,7 +373,17 @@ export class HlipTrunk extends Module {
         }
         const blk = this.blocks.list[i] as Block;
         const lv0 = level;
-        step(blk.forward(x, windowTable(level, g, P), () => this.dropPathScales(train, blk.dropPath, lv0, g, rnd)));
+        const pr = i === probed ? probe : undefined;
+        if (pr) {
+          pr.level = level;
+          pr.grid = { ...g };
+        }
+        const windows = windowTable(lv0, g, P);
+        const gl = g;
+        const run = (inp: Tensor, draw: () => number) => blk.forward(inp, windows, () => this.dropPathScales(train, blk.dropPath, lv0, gl, draw), pr);
+        // Gradient checkpointing (timm checkpoint(blk, x)): only the block input is kept and the block
+        // re-runs in backward with the same drop-path draws. A probed block runs normally (its probe keeps tensors).
+        step(this.gradCheckpointing && !pr ? checkpoint((xs, ctx) => run(xs[0] as Tensor, ctx.random), [x], { random: rnd, params: blk.parameters() }) : run(x, rnd));
         if (opts.blocks) blocks.push(toRowLayout(x, level, g, P));
       });
       if (level !== 'study') step(repartition(x, level, 'study', g, P));
@@ -350,6 +425,14 @@ export class HlipVisualEncoder extends Module {
     this.trunk = this.child('trunk', new HlipTrunk(dev, cfg));
     const pooledDim = cfg.pool === 'dinotxt' ? 2 * cfg.embedDim : cfg.embedDim;
     this.head = cfg.outDim ? this.child('head', new Head(dev, pooledDim, cfg.outDim)) : null;
+  }
+
+  /** Per-block gradient checkpointing of the trunk (see HlipTrunk.gradCheckpointing). */
+  get gradCheckpointing(): boolean {
+    return this.trunk.gradCheckpointing;
+  }
+  set gradCheckpointing(on: boolean) {
+    this.trunk.gradCheckpointing = on;
   }
 
   /** Strict by default; missing sin-cos tables are recomputed (see HlipTrunk.withFormulaTables). */

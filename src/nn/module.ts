@@ -106,6 +106,25 @@ export abstract class Module {
     }
   }
 
+  /**
+   * Replaces every floating parameter and buffer by `convert(tensor)` (e.g. a cast to f16 for
+   * half-precision inference); requiresGrad is kept, the old tensors are freed.
+   */
+  mapTensors(convert: (t: Tensor) => Tensor): this {
+    for (const table of [this._params, this._buffers]) {
+      for (const [k, t] of table) {
+        if (t.dtype === 'i32') continue;
+        const n = withoutScope(() => convert(t));
+        if (n === t) continue;
+        n.requiresGrad = t.requiresGrad;
+        t.dispose();
+        table.set(k, n);
+      }
+    }
+    for (const m of this._children.values()) m.mapTensors(convert);
+    return this;
+  }
+
   train(on = true): this {
     this.training = on;
     for (const m of this._children.values()) m.train(on);

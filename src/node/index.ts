@@ -5,3 +5,4 @@ export * as ioNode from '../io/node-files.js';
 export * as dataNode from './dataset.js';
 export * as hfNode from '../io/node-hf.js';
 export * as trainNode from '../train/checkpoint-node.js';
+export * as inferNode from './model.js';
