@@ -11,6 +11,7 @@ export {
 export { unpickle, PyDict, PyGlobal, PyOpaque, TruncatedPickleError, TORCH_ALLOWED_GLOBALS, TORCH_STORAGE_TYPES, isTuple, isList, type PyValue, type PyTuple, type UnpickleOptions, type UnpickleResult } from './pickle.js';
 export { ZipArchive, crc32, type ZipEntry } from './zip.js';
 export { readPt, PtTensor, PtStorage, collectTensors, stripModulePrefix, openClipStateDict, sniffFormat, pyToJson, type JsonValue, type PtCheckpoint, type PtReadOptions } from './pt.js';
+export { writePt, planPt, ptChunks, picklePt, PyFloat, SaveTensor, pyTuple, pyDict, type PtWriteOptions, type PtPlan, type PlannedStorage, type TensorBytes } from './pt-write.js';
 export { convertToSafetensors, prepareConversion, type ConvertOptions, type Conversion } from './convert.js';
 // Medical volumes (browser-safe): NIfTI-1/-2 reading and NIfTI-1 writing, DICOM series, orientation.
 // Node path helpers (file or DICOM folder → Volume) live in ./node-volume.ts, not exported here.
