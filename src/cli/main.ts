@@ -3,6 +3,7 @@ import { HlipError } from '../errors.js';
 import { convert } from './convert.js';
 import { demo } from './demo.js';
 import { doctor } from './doctor.js';
+import { embed } from './embed.js';
 import { evalCommand } from './eval.js';
 import { fixture } from './fixture.js';
 import { synth } from './synth.js';
@@ -17,7 +18,10 @@ const commands: Record<string, { run: Command; help: string }> = {
   synth: { run: synth, help: '--out <dir> [--kind ct|mri] [--studies n] [--seed s]: write the synthetic benchmark (see hlip synth --help)' },
   train: { run: train, help: '--config <file.json> [--out dir] [--resume]: train an HLIP model (see hlip train --help)' },
   demo: { run: demo, help: '[--out runs/demo] [--seed s]: synthetic MRI → train a small HLIP → held-out zero-shot AUC, with a shuffled-report control' },
-  eval: { run: evalCommand, help: '--benchmark <name> --scores <scores.csv> --labels <labels.csv> [--json]: zero-shot metrics as the reference computes them (see hlip eval --help)' },
+  eval: { run: evalCommand, help: '--benchmark <name> (--scores <scores.csv> --labels <labels.csv> | --data <root> --model <file>) [--json]: zero-shot metrics as the reference computes them (see hlip eval --help)' },
+  embed: { run: embed, help: '--model <file> --out <emb.safetensors> (--data <root> --benchmark <name> | <study folders...>): study and prompt embeddings' },
+  export: { run: async (a) => (await import('./export.js')).exportCommand(a), help: '--to pt <in.safetensors> <out.pt> [--epoch N] [--name NAME] [--no-optimizer]: model or training checkpoint as the reference PyTorch checkpoint (see hlip export --help)' },
+  infer: { run: async (a) => (await import('./infer.js')).inferCommand(a), help: '<study folder | scan files…> --model <file> [--prompts p.json] [--findings a,b] [--json] [--interpret [--target f] --out dir]: per-finding probabilities and relevance maps (see hlip infer --help)' },
 };
 
 function usage(): string {
