@@ -25,7 +25,7 @@ registerBench('train', '[--steps n] [--seed s] [--out dir]: demo training, hiera
   const steps = opt('steps', DEMO.steps);
   const dataDir = join(out, 'data');
   const log = ctx.json ? () => {} : (l: string) => console.error(l);
-  await synthesize(synthConfig({ kind: 'mri', scans: DEMO.scans, studies: DEMO.studies, heldOut: DEMO.heldOut, seed, shape: DEMO.shape }), dataDir, log);
+  await synthesize(synthConfig({ kind: 'mri', scans: DEMO.scans, studies: DEMO.studies, heldOut: DEMO.heldOut, seed, shape: DEMO.shape }, DEMO.difficulty), dataDir, log);
   const dev = await createNodeDevice();
   for (const layout of ['hlip', 'study-only'] as const) {
     const cfg = trainConfig(dataDir, { seed, steps }, false);

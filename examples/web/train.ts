@@ -26,13 +26,13 @@ export interface TrainOptions {
 }
 
 // open_clip's AdamW defaults for CLIP training, which `hlip train` also uses when a config omits them.
-const OPTIM = { weightDecay: 0.2, beta1: 0.9, beta2: 0.98, eps: 1e-6 };
+const OPTIM = { weightDecay: DEMO.weightDecay, beta1: DEMO.betas[0], beta2: DEMO.betas[1], eps: DEMO.eps };
 
 /** Trains and returns the model as safetensors bytes. `check` throws when the user cancelled. */
 export async function trainDemo(dev: Device, o: TrainOptions, tokenizer: (spec: unknown, contextLength?: number) => Promise<TextTokenizerBase>, progress: (p: Progress) => void, check: () => void): Promise<Uint8Array> {
   if (!Number.isInteger(o.steps) || o.steps < 1) throw new HlipError('config', `steps must be a positive integer, got ${o.steps}`);
   if (!Number.isInteger(o.studies) || o.studies < DEMO.batch) throw new HlipError('config', `studies must be an integer of at least one batch (${DEMO.batch}), got ${o.studies}`);
-  const cfg = synthConfig({ kind: 'mri', scans: DEMO.scans, studies: o.studies, heldOut: 0, seed: o.seed, shape: DEMO.shape });
+  const cfg = synthConfig({ kind: 'mri', scans: DEMO.scans, studies: o.studies, heldOut: 0, seed: o.seed, shape: DEMO.shape }, DEMO.difficulty);
   const files: [string, FileData][] = [];
   for await (const f of synthFiles(cfg, { onStudy: (_s, done, total) => progress({ stage: 'generating studies', done, total }) })) {
     check();

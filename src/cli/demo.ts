@@ -62,9 +62,9 @@ export function trainConfig(dataDir: string, o: Pick<DemoOptions, 'seed' | 'step
     steps: o.steps ?? DEMO.steps,
     lr: DEMO.lr,
     warmup: DEMO.warmup,
-    wd: 0.2,
+    wd: DEMO.weightDecay,
     seed: o.seed,
-    init: 'fan-in',
+    init: DEMO.init,
     save_frequency: 50,
     log_every: 5,
   };
@@ -87,7 +87,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
   await mkdir(out, { recursive: true });
   const dataDir = join(out, 'data');
   const studies = o.studies ?? DEMO.studies;
-  const scfg = synthConfig({ kind: 'mri', scans: DEMO.scans, studies, heldOut: Math.round((studies * DEMO.heldOut) / DEMO.studies), seed: o.seed, shape: DEMO.shape });
+  const scfg = synthConfig({ kind: 'mri', scans: DEMO.scans, studies, heldOut: Math.round((studies * DEMO.heldOut) / DEMO.studies), seed: o.seed, shape: DEMO.shape }, DEMO.difficulty);
   await synthesize(scfg, dataDir, log);
   const dev = await createNodeDevice();
   const main = await runTraining(dev, trainConfig(dataDir, o, false), { out: join(out, 'main'), quiet: !!o.quiet, label: 'train' });
@@ -117,7 +117,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     title: `HLIP demo (seed ${o.seed})`,
     summary: [
       `${report.data.studies} training and ${report.data.held_out} held-out synthetic MRI studies, ${DEMO.scans} scans of ${DEMO.shape.join('×')} voxels each`,
-      `model: HLIP ViT (patch 4×12×12, embed 72, 4 blocks: slice, scan, slice, study attention), BERT text tower (2 layers, 64 wide), CLIP loss`,
+      `model: HLIP ViT (patch ${DEMO.model.vision_cfg.hlip_trunk.patch_size.join('×')}, embed ${DEMO.model.vision_cfg.hlip_trunk.embed_dim}, 4 blocks: slice, scan, slice, study attention; CLS + mean-token pooling), BERT text tower (2 layers, 64 wide), CLIP loss; synthetic difficulty '${DEMO.difficulty}'`,
       `${main.steps} steps of batch ${DEMO.batch} in ${main.seconds.toFixed(0)} s; whole demo ${seconds.toFixed(0)} s`,
       `held-out zero-shot macro AUC ${mainEval.macroAuc.toFixed(3)}` + (control ? `; control trained on shuffled reports ${control.e.macroAuc.toFixed(3)}` : ''),
     ],

@@ -86,7 +86,7 @@ export interface AttentionProbe {
 export interface VisualOutput {
   /** forward_features: after the final LayerNorm, study layout [B, P + N·d·h·w, C]. */
   tokens?: Tensor;
-  /** forward_head: 'token' → [B, C]; 'dinotxt' → [B, P, 2C] (row p = concat(prefix p, mean of patch tokens)). */
+  /** forward_head: 'token' → [B, C]; 'dinotxt' → [B, P, 2C] (row p = concat(prefix p, mean of patch tokens)), [B, 2C] when P = 1. */
   pooled: Tensor;
   /** head.proj(pooled) (no bias): [B, out] or [B, P, out]; = pooled when the config has no head. */
   features: Tensor;
@@ -465,7 +465,8 @@ export class HlipVisualEncoder extends Module {
       let pooled: Tensor;
       if (this.cfg.pool === 'dinotxt') {
         const avg = expand(mean(patch, 1, true), [B, P, C]);
-        pooled = concat([prefix, avg], 2);
+        // One prefix token (no register): one embedding per study, [B, 2C], like 'token' pooling.
+        pooled = P === 1 ? reshape(concat([prefix, avg], 2), [B, 2 * C]) : concat([prefix, avg], 2);
       } else pooled = reshape(slice(prefix, 1, 0, 1), [B, C]);
       const features = this.head ? this.head.proj.forward(pooled) : pooled.retainHandle();
       const out: VisualOutput = { pooled, features };

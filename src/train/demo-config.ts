@@ -5,17 +5,27 @@ export const DEMO = {
   studies: 480,
   heldOut: 120,
   scans: 3,
-  shape: [24, 48, 48] as [number, number, number],
-  steps: 150,
+  shape: [16, 32, 32] as [number, number, number],
+  /** Synthetic difficulty preset (docs/synth.md): larger lesions and less noise than 'medium'. */
+  difficulty: 'easy' as const,
+  steps: 200,
   batch: 16,
-  lr: 1e-3,
-  warmup: 15,
+  lr: 2e-3,
+  warmup: 20,
+  weightDecay: 0.2,
+  betas: [0.9, 0.98] as [number, number],
+  eps: 1e-6,
+  /** N(0, 1/fan_in) weights (src/train/init.ts): escapes the collapsed start sooner than timm's N(0, 0.02). */
+  init: 'fan-in' as const,
   model: {
     embed_dim: 64,
     vision_cfg: {
       hlip_trunk: {
-        img_size: [24, 48, 48], patch_size: [4, 12, 12], embed_dim: 72, depth: 4, num_heads: 3, mlp_ratio: 4,
+        img_size: [16, 32, 32], patch_size: [4, 8, 8], embed_dim: 72, depth: 4, num_heads: 3, mlp_ratio: 4,
         slice_attn_indexes: [0, 2], scan_attn_indexes: [1], study_attn_indexes: [3], max_num_scans: 4,
+        // CLS token and mean of the patch tokens (the 2026 'dinotxt' pooling): patch tokens get a direct
+        // gradient path, so the image tower starts learning lesions sooner than through CLS attention alone.
+        pool: 'dinotxt',
       },
       timm_proj: 'linear',
     },
