@@ -3,10 +3,11 @@
 //   npm run bench -- attention [--json] [--repeats 5] [--shapes ct,mri2,mri4,sweep] [--max-tokens 8192]
 //                              [--impl flash,materialized] [--heads 12] [--head-dim 64] [--busy-poll]
 // One JSON line per (shape, window, impl): tokens = patch tokens per study (prefix tokens not
-// counted); fwd_ms / bwd_ms = medians over the repeats (after one warm-up that compiles the
-// kernels); peak_bytes = peak pooled GPU bytes during forward + backward, inputs included. The
-// materialised path runs all heads at once when the [windows, heads, L, L] scores fit one storage
-// binding, else head by head, else (one head's scores too large) reports null times.
+// counted); fwd_ms / bwd_ms = medians over the repeats (after one warm-up each that compiles the
+// kernels; the implementations' repeats alternate, so load changes on a shared machine hit both);
+// peak_bytes = peak pooled GPU bytes during forward + backward, inputs included. The materialised
+// path runs all heads at once when the [windows, heads, L, L] scores fit one storage binding, else
+// head by head, else (one head's scores too large) reports null times.
 import type { Device } from '../src/gpu/device.js';
 import { createNodeDevice } from '../src/node/gpu.js';
 import { attention, WindowTable } from '../src/ops/attention.js';
@@ -167,16 +168,20 @@ async function run(ctx: BenchContext): Promise<void> {
   const dev = await createNodeDevice();
   note(`adapter: ${dev.adapter.description || dev.adapter.device}; subgroups ${dev.caps.subgroups}; ${repeats} repeats; ${prefix} prefix token(s) per window`);
   for (const s of shapes(sets, maxTokens)) {
+    const once = (impl: Impl) => (impl === 'flash' ? flashOnce(dev, s, heads, dim, prefix) : materializedOnce(dev, s, heads, dim, prefix));
+    // One warm-up each (compiles the kernels), then the implementations' repeats interleaved, so a
+    // change in the load of a shared machine hits all of them alike.
+    const runnable = new Map<Impl, boolean>();
+    for (const impl of impls) runnable.set(impl, (await once(impl)) !== null);
+    const runs = new Map<Impl, Timed[]>(impls.map((impl) => [impl, []]));
+    for (let r = 0; r < repeats; r++) for (const impl of impls) if (runnable.get(impl)) runs.get(impl)?.push((await once(impl)) as Timed);
     for (const impl of impls) {
-      const once = () => (impl === 'flash' ? flashOnce(dev, s, heads, dim, prefix) : materializedOnce(dev, s, heads, dim, prefix));
       const row: Row = { bench: 'attention', window: s.window, tokens: s.tokens, heads, head_dim: dim, impl, fwd_ms: null, bwd_ms: null, peak_bytes: null };
-      const warm = await once(); // compiles the kernels
-      if (warm) {
-        const runs: Timed[] = [];
-        for (let r = 0; r < repeats; r++) runs.push((await once()) as Timed);
-        row.fwd_ms = round(median(runs.map((x) => x.fwd)));
-        row.bwd_ms = round(median(runs.map((x) => x.bwd)));
-        row.peak_bytes = Math.max(...runs.map((x) => x.peak));
+      const xs = runs.get(impl) ?? [];
+      if (xs.length) {
+        row.fwd_ms = round(median(xs.map((x) => x.fwd)));
+        row.bwd_ms = round(median(xs.map((x) => x.bwd)));
+        row.peak_bytes = Math.max(...xs.map((x) => x.peak));
       }
       if (ctx.json) console.log(JSON.stringify(row));
       else console.log(`${s.name.padEnd(5)} ${s.window.padEnd(5)} ${String(s.windows).padStart(2)}×${String(s.len).padEnd(5)} ${impl.padEnd(12)} fwd ${fmt(row.fwd_ms)} ms  bwd ${fmt(row.bwd_ms)} ms  peak ${row.peak_bytes === null ? '—' : (row.peak_bytes / 2 ** 20).toFixed(1) + ' MiB'}`);

@@ -1,10 +1,13 @@
 // Flash-attention forward, subgroup variant (CPU adapters with a fixed subgroup size SG; see
 // docs/attention.md). One workgroup is one subgroup; each invocation owns R query rows (NV vec4
 // variables each). Per key block every lane loads one key/value row and subgroupShuffle hands the rows
-// to the other lanes, four keys per online-softmax step (running max m, running sum l), so each load
-// feeds SG·R rows. No workgroup memory and no barriers: on llvmpipe a lane-varying load inside a loop
-// runs lane by lane and costs tens of FMAs, and barriers become coroutine switches. `//#rows` blocks
-// repeat per row ($r). Writes the normalised output and lse = m + log(l).
+// to the other lanes, so each load feeds SG·R rows. The block's SG keys are scored four per sub-step
+// (`//#steps`, unrolled: scalar dot accumulators), then one online-softmax update (running max m,
+// running sum l) rescales the output rows once per block; llvmpipe stores loop-carried values under
+// the exec mask (load, blend, store), so one update per block halves that traffic. No workgroup memory
+// and no barriers: on llvmpipe a lane-varying load inside a loop runs lane by lane and costs tens of
+// FMAs, and barriers become coroutine switches. `//#rows` blocks repeat per row ($r). Writes the
+// normalised output and lse = m + log(l).
 //#if vec
 @group(0) @binding(7) var<storage, read_write> O: array<vec4<T>>;
 fn st4(b: u32, c: u32, v: vec4<f32>) { O[(b >> 2u) + c] = vec4<T>(v); }
@@ -56,54 +59,69 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     let kk$c = xa[$cu];
     let vv$c = xb[$cu];
     //#end
-    for (var t = 0u; t < U.sg; t += 4u) {
-      let j = j0 + t;
-      let ok0 = subgroupShuffle(kv_ok, t) > 0.5;
-      let ok1 = subgroupShuffle(kv_ok, t + 1u) > 0.5;
-      let ok2 = subgroupShuffle(kv_ok, t + 2u) > 0.5;
-      let ok3 = subgroupShuffle(kv_ok, t + 3u) > 0.5;
-      //#rows
-      var a$r_0 = vec4<f32>(0.0);
-      var a$r_1 = vec4<f32>(0.0);
-      var a$r_2 = vec4<f32>(0.0);
-      var a$r_3 = vec4<f32>(0.0);
-      //#endrows
-      //#unroll
-      let k0_$c = subgroupShuffle(kk$c, t);
-      let k1_$c = subgroupShuffle(kk$c, t + 1u);
-      let k2_$c = subgroupShuffle(kk$c, t + 2u);
-      let k3_$c = subgroupShuffle(kk$c, t + 3u);
-      //#rows
-      a$r_0 += q$r_$c * k0_$c;
-      a$r_1 += q$r_$c * k1_$c;
-      a$r_2 += q$r_$c * k2_$c;
-      a$r_3 += q$r_$c * k3_$c;
-      //#endrows
-      //#end
-      //#rows
-      let s$r_0 = select(NEG, dot(a$r_0, ONE4), ok0 && causal_ok(i$r, j));
-      let s$r_1 = select(NEG, dot(a$r_1, ONE4), ok1 && causal_ok(i$r, j + 1u));
-      let s$r_2 = select(NEG, dot(a$r_2, ONE4), ok2 && causal_ok(i$r, j + 2u));
-      let s$r_3 = select(NEG, dot(a$r_3, ONE4), ok3 && causal_ok(i$r, j + 3u));
-      let mt$r = max(m$r, max(max(s$r_0, s$r_1), max(s$r_2, s$r_3)));
-      let al$r = exp(m$r - mt$r);
-      let p$r_0 = select(0.0, exp(s$r_0 - mt$r), s$r_0 > NEG_HALF);
-      let p$r_1 = select(0.0, exp(s$r_1 - mt$r), s$r_1 > NEG_HALF);
-      let p$r_2 = select(0.0, exp(s$r_2 - mt$r), s$r_2 > NEG_HALF);
-      let p$r_3 = select(0.0, exp(s$r_3 - mt$r), s$r_3 > NEG_HALF);
-      l$r = l$r * al$r + ((p$r_0 + p$r_1) + (p$r_2 + p$r_3));
-      m$r = mt$r;
-      //#endrows
-      //#unroll
-      let w0_$c = subgroupShuffle(vv$c, t);
-      let w1_$c = subgroupShuffle(vv$c, t + 1u);
-      let w2_$c = subgroupShuffle(vv$c, t + 2u);
-      let w3_$c = subgroupShuffle(vv$c, t + 3u);
-      //#rows
-      o$r_$c = o$r_$c * al$r + ((p$r_0 * w0_$c + p$r_1 * w1_$c) + (p$r_2 * w2_$c + p$r_3 * w3_$c));
-      //#endrows
-      //#end
-    }
+    // Scores of the block's SG keys, four per sub-step ($s), then one online-softmax update.
+    //#steps
+    let ok$s_0 = subgroupShuffle(kv_ok, $su * 4u) > 0.5;
+    let ok$s_1 = subgroupShuffle(kv_ok, $su * 4u + 1u) > 0.5;
+    let ok$s_2 = subgroupShuffle(kv_ok, $su * 4u + 2u) > 0.5;
+    let ok$s_3 = subgroupShuffle(kv_ok, $su * 4u + 3u) > 0.5;
+    //#rows
+    var a$r_$s_0 = 0.0;
+    var a$r_$s_1 = 0.0;
+    var a$r_$s_2 = 0.0;
+    var a$r_$s_3 = 0.0;
+    //#endrows
+    //#unroll
+    let k$s_0_$c = subgroupShuffle(kk$c, $su * 4u);
+    let k$s_1_$c = subgroupShuffle(kk$c, $su * 4u + 1u);
+    let k$s_2_$c = subgroupShuffle(kk$c, $su * 4u + 2u);
+    let k$s_3_$c = subgroupShuffle(kk$c, $su * 4u + 3u);
+    //#rows
+    a$r_$s_0 += dot(q$r_$c, k$s_0_$c);
+    a$r_$s_1 += dot(q$r_$c, k$s_1_$c);
+    a$r_$s_2 += dot(q$r_$c, k$s_2_$c);
+    a$r_$s_3 += dot(q$r_$c, k$s_3_$c);
+    //#endrows
+    //#end
+    //#rows
+    let s$r_$s_0 = select(NEG, a$r_$s_0, ok$s_0 && causal_ok(i$r, j0 + $su * 4u));
+    let s$r_$s_1 = select(NEG, a$r_$s_1, ok$s_1 && causal_ok(i$r, j0 + $su * 4u + 1u));
+    let s$r_$s_2 = select(NEG, a$r_$s_2, ok$s_2 && causal_ok(i$r, j0 + $su * 4u + 2u));
+    let s$r_$s_3 = select(NEG, a$r_$s_3, ok$s_3 && causal_ok(i$r, j0 + $su * 4u + 3u));
+    //#endrows
+    //#endsteps
+    //#rows
+    var mt$r = m$r;
+    //#steps
+    mt$r = max(mt$r, max(max(s$r_$s_0, s$r_$s_1), max(s$r_$s_2, s$r_$s_3)));
+    //#endsteps
+    let al$r = exp(m$r - mt$r);
+    var ps$r = l$r * al$r;
+    //#steps
+    let p$r_$s_0 = select(0.0, exp(s$r_$s_0 - mt$r), s$r_$s_0 > NEG_HALF);
+    let p$r_$s_1 = select(0.0, exp(s$r_$s_1 - mt$r), s$r_$s_1 > NEG_HALF);
+    let p$r_$s_2 = select(0.0, exp(s$r_$s_2 - mt$r), s$r_$s_2 > NEG_HALF);
+    let p$r_$s_3 = select(0.0, exp(s$r_$s_3 - mt$r), s$r_$s_3 > NEG_HALF);
+    ps$r += (p$r_$s_0 + p$r_$s_1) + (p$r_$s_2 + p$r_$s_3);
+    //#endsteps
+    l$r = ps$r;
+    m$r = mt$r;
+    //#endrows
+    //#unroll
+    //#steps
+    let w$s_0_$c = subgroupShuffle(vv$c, $su * 4u);
+    let w$s_1_$c = subgroupShuffle(vv$c, $su * 4u + 1u);
+    let w$s_2_$c = subgroupShuffle(vv$c, $su * 4u + 2u);
+    let w$s_3_$c = subgroupShuffle(vv$c, $su * 4u + 3u);
+    //#endsteps
+    //#rows
+    var oa$r_$c = o$r_$c * al$r;
+    //#steps
+    oa$r_$c += (p$r_$s_0 * w$s_0_$c + p$r_$s_1 * w$s_1_$c) + (p$r_$s_2 * w$s_2_$c + p$r_$s_3 * w$s_3_$c);
+    //#endsteps
+    o$r_$c = oa$r_$c;
+    //#endrows
+    //#end
   }
   //#rows
   //#unroll

@@ -23,6 +23,7 @@ interface Case {
   mask?: number[];
   dtype?: 'f32' | 'f16';
   workBudget?: number;
+  scratchBytes?: number;
   seed?: number;
   /** Input range: wider makes the softmax peakier. */
   amp?: number;
@@ -107,6 +108,7 @@ async function check(c: Case): Promise<{ fwd: number; grad: number }> {
       ...(c.causal ? { causal: true } : {}),
       ...(mask ? { keyMask: mask } : {}),
       ...(c.workBudget ? { workBudget: c.workBudget } : {}),
+      ...(c.scratchBytes ? { scratchBytes: c.scratchBytes } : {}),
       ...(c.variant ? { variant: c.variant } : {}),
     });
     expect(out.shape).toEqual([win.outRows, H, D]);
@@ -190,6 +192,20 @@ for (const variant of ['auto', 'workgroup'] as const) {
       // Three heads and several blocks per window, forward + dq + dkdv: far more than 4 unsplit launches.
       expect(dev.stats.dispatches - before).toBeGreaterThan(20);
     });
+
+    // The fused backward (subgroup family): key groups walk several key blocks in order, over
+    // several dispatches (block steps split by the work budget) and causal blocks skip queries.
+    it('key groups of several key blocks, causal, block steps split over dispatches', async () => {
+      await check({ windows: WindowTable.contiguous([260], 1), heads: 8, dim: 8, causal: true, workBudget: 70_000, variant });
+    });
+
+    it('backward in one pass per head (scratch cap)', async () => {
+      await check({ windows: WindowTable.contiguous([40, 25], 1), heads: 3, dim: 12, packed: true, scratchBytes: 1, variant });
+    });
+
+    it('a window of 1,100 rows (subgroup kernels with 16 forward, 8 backward rows per invocation)', async () => {
+      await check({ windows: WindowTable.contiguous([1100], 1), heads: 1, dim: 8, variant });
+    }, 300_000);
 
     it('f16 storage with f32 accumulation', async () => {
       if (!dev.caps.f16) return;

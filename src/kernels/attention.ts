@@ -2,8 +2,10 @@ import common from '../../shaders/attention_common.wgsl';
 import fwdSrc from '../../shaders/attention_fwd.wgsl';
 import bwdSrc from '../../shaders/attention_bwd.wgsl';
 import fwdSgSrc from '../../shaders/attention_fwd_sg.wgsl';
-import bwdSgSrc from '../../shaders/attention_bwd_sg.wgsl';
 import dsumSrc from '../../shaders/attention_dsum.wgsl';
+import fusedSgSrc from '../../shaders/attention_bwd_fused_sg.wgsl';
+import reduceSrc from '../../shaders/attention_dq_reduce.wgsl';
+import prepSrc from '../../shaders/attention_bwd_prep.wgsl';
 import { GpuError, ShapeError } from '../errors.js';
 import type { Binding, Device } from '../gpu/device.js';
 import { grid, Uniforms } from './view.js';
@@ -12,20 +14,21 @@ const SOURCES = {
   fwd: `${common}\n${fwdSrc}`,
   bwd: `${common}\n${bwdSrc}`,
   fwd_sg: `${common}\n${fwdSgSrc}`,
-  bwd_sg: `${common}\n${bwdSgSrc}`,
+  bwd_fused_sg: fusedSgSrc,
 };
 type SourceName = keyof typeof SOURCES;
 
 /**
  * The kernels' source-level switches, applied before the pipeline cache's `{{NAME}}` defines:
- * `//#if vec` … `//#else` … `//#endif` keeps one branch; `//#rows` … `//#endrows` repeats its body
- * once per row an invocation owns (`$r`); `//#unroll` … `//#end` repeats its body once per vec4 of the
- * head dim (`$c` = 0 … nv−1). Memoised: one string per variant, so the pipeline cache compares the same
+ * `//#if vec` … `//#else` … `//#endif` keeps one branch; `//#steps` … `//#endsteps` repeats its
+ * body once per sub-step of four subgroup rows (`$s` = 0 … SG/4−1); `//#rows` … `//#endrows` repeats
+ * its body once per row an invocation owns (`$r`); `//#unroll` … `//#end` repeats its body once per
+ * vec4 of the head dim (`$c` = 0 … nv−1). Memoised: one string per variant, so the pipeline cache compares the same
  * string object each launch.
  */
 const expanded = new Map<string, string>();
-function expand(name: SourceName, nv: number, rows: number, vec: boolean): string {
-  const key = `${name}|${nv}|${rows}|${vec}`;
+function expand(name: SourceName, nv: number, rows: number, vec: boolean, steps = 1): string {
+  const key = `${name}|${nv}|${rows}|${vec}|${steps}`;
   let out = expanded.get(key);
   if (out === undefined) {
     const repeat = (body: string, n: number, mark: RegExp) => {
@@ -35,6 +38,7 @@ function expand(name: SourceName, nv: number, rows: number, vec: boolean): strin
     };
     out = SOURCES[name]
       .replace(/^[ \t]*\/\/#if vec[^\n]*\n([\s\S]*?)^[ \t]*\/\/#else[^\n]*\n([\s\S]*?)^[ \t]*\/\/#endif[^\n]*\n/gm, (_, a: string, b: string) => (vec ? a : b))
+      .replace(/^[ \t]*\/\/#steps[^\n]*\n([\s\S]*?)^[ \t]*\/\/#endsteps[^\n]*\n/gm, (_, body: string) => repeat(body, steps, /\$s/g))
       .replace(/^[ \t]*\/\/#rows[^\n]*\n([\s\S]*?)^[ \t]*\/\/#endrows[^\n]*\n/gm, (_, body: string) => repeat(body, rows, /\$r/g))
       .replace(/^[ \t]*\/\/#unroll[^\n]*\n([\s\S]*?)^[ \t]*\/\/#end[^\n]*\n/gm, (_, body: string) => repeat(body, nv, /\$c/g));
     expanded.set(key, out);
@@ -140,6 +144,51 @@ export class WindowTable {
     this.cache.set(blk, hit);
     return hit;
   }
+
+  private groupCache = new Map<string, GroupLayout>();
+
+  /**
+   * GPU table of the fused backward: per window (start, len, keyLen, 0), then per key group
+   * (window, group, first block, blocks), a window's blocks of `kb` rows split into min(groups,
+   * blocks) runs of near-equal length.
+   */
+  groupLayout(kb: number, groups: number): GroupLayout {
+    const key = `${kb}|${groups}`;
+    let hit = this.groupCache.get(key);
+    if (hit) return hit;
+    const ents: number[] = [];
+    const rows: number[] = [];
+    for (let w = 0; w < this.count; w++) {
+      const nrows = this.prefix + (this.lens[w] as number);
+      const nb = Math.ceil(nrows / kb);
+      const ng = Math.min(groups, nb);
+      for (let g = 0; g < ng; g++) {
+        const b0 = Math.floor((g * nb) / ng);
+        const b1 = Math.floor(((g + 1) * nb) / ng);
+        ents.push(w, g, b0, b1 - b0);
+        rows.push(nrows);
+      }
+    }
+    const data = new Uint32Array(4 * this.count + ents.length);
+    for (let w = 0; w < this.count; w++) data.set([this.starts[w] as number, this.lens[w] as number, this.keyLens[w] as number, 0], 4 * w);
+    data.set(ents, 4 * this.count);
+    const entries = rows.length;
+    const steps = new Uint32Array(entries);
+    for (let e = 0; e < entries; e++) steps[e] = ents[4 * e + 3] as number;
+    hit = { data, entries, rows: Uint32Array.from(rows), steps };
+    this.groupCache.set(key, hit);
+    return hit;
+  }
+}
+
+/** Key-group table of the fused backward (see WindowTable.groupLayout). */
+export interface GroupLayout {
+  data: Uint32Array;
+  entries: number;
+  /** Rows (queries) of each entry's window. */
+  rows: Uint32Array;
+  /** Key blocks of each entry. */
+  steps: Uint32Array;
 }
 
 /** Where an operand lives: element offset, stride between rows and between heads (d is contiguous). */
@@ -171,6 +220,8 @@ export interface AttentionConfig {
   keyMask: GPUBuffer | null;
   /** Upper bound of (query rows × key rows × head dim × heads) per dispatch, so none runs for seconds. */
   workBudget?: number;
+  /** Cap on the fused backward's scratch bytes per pass of heads (default DEFAULT_SCRATCH_BYTES). */
+  scratchBytes?: number;
   variant?: AttentionVariant;
 }
 
@@ -228,6 +279,9 @@ interface Plan {
   tileB: number;
 }
 
+/** Windows of at least this many rows get the subgroup kernels with twice the rows per invocation. */
+const LONG_WINDOW = 1024;
+
 /** A fixed subgroup size the subgroup kernels can be compiled for, or 0. */
 function fixedSubgroupSize(dev: Device): number {
   if (!dev.caps.subgroups) return 0;
@@ -260,10 +314,13 @@ function plan(dev: Device, cfg: AttentionConfig, ops: readonly (Operand | undefi
   const d = cfg.headDim;
   if (sg) {
     const vec = d % 4 === 0 && ops.every((o) => !o || (o.offset % 4 === 0 && o.rowStride % 4 === 0 && o.headStride % 4 === 0));
-    // Rows per invocation: each lane-varying load (costly on CPU adapters) feeds SG·R rows; the
-    // backward holds twice the registers per row. On GPUs registers are the limit: one row.
-    const r = cpu ? (d <= 64 ? 8 : 4) : 1;
-    const rB = cpu ? (d <= 64 ? 4 : 2) : 1;
+    // Rows per invocation: each lane-varying load (costly on CPU adapters) feeds SG·R rows, so long
+    // windows get twice the rows (forward 16, backward 8 key rows: 15-20% faster on llvmpipe);
+    // short ones keep 8 and 4 (less padding, smaller kernels). The backward holds twice the values
+    // per row. Wider heads halve R (compile time). On GPUs registers are the limit: one row.
+    const long = cfg.table.maxRows >= LONG_WINDOW;
+    const r = !cpu ? 1 : d > 64 ? 4 : long ? 16 : 8;
+    const rB = !cpu ? 1 : d > 64 ? 2 : long ? 8 : 4;
     return { sg, vec, sgs, r, blk: r * sgs, rB, blkB: rB * sgs, tileF: 4, tileB: 4 };
   }
   const mem = dev.caps.maxWorkgroupStorage;
@@ -340,7 +397,7 @@ function run(dev: Device, cfg: AttentionConfig, p: Plan, name: SourceName, entry
   if (blocks === 0) return;
   const nv = Math.ceil(cfg.headDim / 4);
   const defines = { D: cfg.headDim, NV: nv, BLK: blk, TILE: tile, SG: p.sgs || 4, R: r, CAUSAL: String(cfg.causal), MASK: String(cfg.keyMask !== null) };
-  const kernel = dev.pipelines.get(`attention_${name}_${entryPoint}`, expand(name, nv, r, p.vec), { dtype: cfg.dtype, entryPoint, defines });
+  const kernel = dev.pipelines.get(`attention_${name}_${entryPoint}`, expand(name, nv, r, p.vec, Math.max(1, p.sgs / 4)), { dtype: cfg.dtype, entryPoint, defines });
   const table = upload(dev, data);
   const boff = 4 * cfg.table.count;
   const parts = chunks(dev, cfg, blockRows, blk);
@@ -369,22 +426,121 @@ export function attentionForward(dev: Device, cfg: AttentionConfig, x: Attention
   ], null, null);
 }
 
+/** Di = rowsum(dO ∘ O) next to the saved log-sum-exp: (lse, Di) pairs at the start of `st`. */
+function dsumPass(dev: Device, cfg: AttentionConfig, saved: SavedOutput, go: Operand, st: GPUBuffer): void {
+  const n = cfg.table.outRows * cfg.heads;
+  const dsum = dev.pipelines.get('attention_dsum', dsumSrc, { dtype: cfg.dtype, defines: { D: cfg.headDim } });
+  const u = new Uniforms(8).u(n, cfg.heads, 0, 0, go.offset, go.rowStride, go.headStride, 0).bytes();
+  dev.dispatch(dsum, [{ buffer: saved.buffer, offset: 0, size: saved.oBytes }, { buffer: saved.buffer, offset: saved.lseOffset, size: saved.lseBytes }, go.buffer, st], u, grid(Math.ceil(n / 64), dev.caps.maxWorkgroupsPerDim));
+}
+
 /**
- * Backward: Di = rowsum(dO ∘ O), then dQ (query-owned) and dK/dV (key-owned) passes that recompute
- * probabilities from the saved log-sum-exp. `go` addresses dO by output row.
+ * Backward: Di = rowsum(dO ∘ O), then one fused pass per key block (subgroup kernels) or separate
+ * dQ (query-owned) and dK/dV (key-owned) passes (workgroup kernels), all recomputing probabilities
+ * from the saved log-sum-exp. `go` addresses dO by output row.
  */
 export function attentionBackward(dev: Device, cfg: AttentionConfig, x: AttentionOperands, saved: SavedOutput, go: Operand, g: GradTargets): void {
   check(cfg, x);
   const p = plan(dev, cfg, [x.q, x.k, x.v, x.pq, x.pk, x.pv, g.q, g.k, g.v, g.pq, g.pk, g.pv, go]);
+  if (p.sg) return fusedBackward(dev, cfg, p, x, saved, go, g);
   const n = cfg.table.outRows * cfg.heads;
   const st = dev.pool.acquire(Math.max(16, n * 8));
-  const dsum = dev.pipelines.get('attention_dsum', dsumSrc, { dtype: cfg.dtype, defines: { D: cfg.headDim } });
-  const u = new Uniforms(8).u(n, cfg.heads, 0, 0, go.offset, go.rowStride, go.headStride, 0).bytes();
-  dev.dispatch(dsum, [{ buffer: saved.buffer, offset: 0, size: saved.oBytes }, { buffer: saved.buffer, offset: saved.lseOffset, size: saved.lseBytes }, go.buffer, st], u, grid(Math.ceil(n / 64), dev.caps.maxWorkgroupsPerDim));
+  dsumPass(dev, cfg, saved, go, st);
   const bind = (table: GPUBuffer): Binding[] => [...inputBindings(x, cfg, table), go.buffer, st, g.buffer];
-  const name = p.sg ? 'bwd_sg' : 'bwd';
   const geo = { blk: p.blkB, r: p.rB, tile: p.tileB };
-  run(dev, cfg, p, name, 'dq', geo, x, bind, g, go);
-  run(dev, cfg, p, name, 'dkdv', geo, x, bind, g, go);
+  run(dev, cfg, p, 'bwd', 'dq', geo, x, bind, g, go);
+  run(dev, cfg, p, 'bwd', 'dkdv', geo, x, bind, g, go);
   dev.pool.release(st);
+}
+
+/** Workgroups the fused backward aims for (windows × heads × key groups), and its key-group cap. */
+const FUSED_WORKGROUPS = 32;
+const MAX_KEY_GROUPS = 8;
+/** Default cap on the fused backward's scratch per pass of heads (packed operands, dQ partials). */
+export const DEFAULT_SCRATCH_BYTES = 16 * 2 ** 20;
+
+/**
+ * The fused backward (attention_bwd_fused_sg.wgsl), in passes over the heads: pack the pass's q, dO,
+ * (lse, Di), k, v per head (attention_bwd_prep.wgsl), let the key groups walk their key blocks and
+ * add dQ into per-group f32 partials ([groups, heads, output rows, 4·NV]), then sum the partials into
+ * dQ (attention_dq_reduce.wgsl). Scratch is linear in the rows: (4·NV + 1 + groups·NV) vec4s per row
+ * and head of a pass.
+ */
+function fusedBackward(dev: Device, cfg: AttentionConfig, p: Plan, x: AttentionOperands, saved: SavedOutput, go: Operand, g: GradTargets): void {
+  const t = cfg.table;
+  const H = cfg.heads;
+  const rows = t.outRows;
+  const nv = Math.ceil(cfg.headDim / 4);
+  const kb = p.rB * p.sgs;
+  let maxBlocks = 0;
+  for (let w = 0; w < t.count; w++) maxBlocks = Math.max(maxBlocks, Math.ceil((t.prefix + (t.lens[w] as number)) / kb));
+  if (maxBlocks === 0) return;
+  // Bytes per head of a pass: packed records (query 2·NV+1 vec4s, key 2·NV) and the dQ partials.
+  const packHead = rows * (4 * nv + 1) * 16;
+  const partHead = (groups: number) => groups * rows * nv * 16;
+  const cap = cfg.scratchBytes ?? DEFAULT_SCRATCH_BYTES;
+  const heads = (groups: number) => Math.min(H, Math.floor(dev.caps.maxStorageBinding / Math.max(packHead, partHead(groups))), Math.max(1, Math.floor(cap / (packHead + partHead(groups)))));
+  const keyGroups = (nh: number) => Math.max(1, Math.min(MAX_KEY_GROUPS, maxBlocks, Math.ceil(FUSED_WORKGROUPS / (t.count * nh))));
+  // Enough key groups to occupy the adapter's threads with the heads of one pass.
+  const groups = keyGroups(heads(keyGroups(H)));
+  const nhPass = heads(groups);
+  if (nhPass < 1) throw new GpuError(`attention backward: one head's scratch (${Math.max(packHead, partHead(groups))} bytes) exceeds the adapter's storage binding limit`, 'limit');
+  const lay = t.groupLayout(kb, groups);
+  const pk = dev.pool.acquire(nhPass * packHead);
+  const sp = dev.pool.acquire(nhPass * partHead(groups));
+  const kvoff = nhPass * rows * (2 * nv + 1);
+  // vec4 stores of dK/dV when every gradient offset and stride allows them.
+  const vec = cfg.headDim % 4 === 0 && [g.k, g.v, g.pk, g.pv].every((o) => !o || (o.offset % 4 === 0 && o.rowStride % 4 === 0 && o.headStride % 4 === 0));
+  const defines = { D: cfg.headDim, NV: nv, SG: p.sgs, R: p.rB, CAUSAL: String(cfg.causal), MASK: String(cfg.keyMask !== null) };
+  const kernel = dev.pipelines.get('attention_bwd_fused_sg', expand('bwd_fused_sg', nv, p.rB, vec, p.sgs / 4), { dtype: cfg.dtype, defines });
+  const prep = dev.pipelines.get('attention_bwd_prep', prepSrc, { dtype: cfg.dtype, defines: { D: cfg.headDim, NV: nv } });
+  const reduce = dev.pipelines.get('attention_dq_reduce', reduceSrc, { dtype: cfg.dtype, defines: { D: cfg.headDim, NV: nv } });
+  const table = upload(dev, lay.data);
+  const binds = [table, cfg.keyMask ?? table, pk, sp, g.buffer];
+  const prepBinds: Binding[] = [x.q.buffer, x.k.buffer, x.v.buffer, x.pq?.buffer ?? x.q.buffer, go.buffer, { buffer: saved.buffer, offset: 0, size: saved.oBytes }, { buffer: saved.buffer, offset: saved.lseOffset, size: saved.lseBytes }, pk];
+  const budget = cfg.workBudget ?? DEFAULT_WORK_BUDGET;
+  const maxX = dev.caps.maxWorkgroupsPerDim;
+  // Work of one step (key block) of entry e for one head.
+  const cost = (e: number) => kb * (lay.rows[e] as number) * cfg.headDim;
+  let maxCost = 0;
+  for (let e = 0; e < lay.entries; e++) maxCost = Math.max(maxCost, cost(e));
+  let dispatches = 0;
+  for (let ph = 0; ph < H; ph += nhPass) {
+    const nh = Math.min(nhPass, H - ph);
+    const n = nh * rows;
+    const pu = new Uniforms(36).u(n, nh, ph, rows, t.rows, kvoff, H).f(cfg.scale);
+    for (const o of [x.q, x.k, x.v, x.pq, x.pk, x.pv, go]) operandU(pu, o);
+    dev.dispatch(prep, prepBinds, pu.bytes(), grid(Math.ceil(n / 64), maxX));
+    dev.clear(sp, 0, nh * partHead(groups));
+    const nhd = Math.max(1, Math.min(nh, Math.floor(budget / maxCost)));
+    for (let e0 = 0; e0 < lay.entries; ) {
+      // Entries e0 … e1−1 and nhd heads per dispatch, as many block steps as the budget allows.
+      let acc = 0;
+      let e1 = e0;
+      let steps = 0;
+      while (e1 < lay.entries && e1 - e0 < maxX && (e1 === e0 || acc + cost(e1) * nhd <= budget)) {
+        steps = Math.max(steps, lay.steps[e1] as number);
+        acc += cost(e1++) * nhd;
+      }
+      const per = Math.max(1, Math.floor(budget / acc));
+      for (let h0 = ph; h0 < ph + nh; h0 += nhd) {
+        for (let s0 = 0; s0 < steps; s0 += per) {
+          const u = new Uniforms(32).u(H, t.prefix, 4 * t.count, e0, h0, t.rows, rows, nv, s0, s0 + per, ph, nh, kvoff, 0, 0, 0);
+          for (const o of [g.k, g.v, g.pk, g.pv]) operandU(u, o);
+          dev.dispatch(kernel, binds, u.bytes(), [e1 - e0, Math.min(nhd, ph + nh - h0)]);
+          // Long launches go out one dispatch per submit, so no command buffer holds seconds of work.
+          if (++dispatches > 1) dev.flush();
+        }
+      }
+      e0 = e1;
+    }
+    const total = rows * nh * cfg.headDim;
+    const u = new Uniforms(16).u(total, nh, ph, groups, rows, t.rows, 0).f(cfg.scale);
+    operandU(u, g.q);
+    operandU(u, g.pq);
+    dev.dispatch(reduce, [sp, g.buffer], u.bytes(), grid(Math.ceil(total / 64), maxX));
+  }
+  dev.pool.release(table);
+  dev.pool.release(pk);
+  dev.pool.release(sp);
 }

@@ -40,6 +40,8 @@ export interface AttentionOptions {
   keyMask?: Tensor;
   /** Cap on work per dispatch (query rows × key rows × D × heads); long launches are split. */
   workBudget?: number;
+  /** Cap on the fused backward's scratch bytes per pass of heads; more heads go in more passes. */
+  scratchBytes?: number;
   /** Kernel family (default 'auto': the subgroup kernels on llvmpipe, the workgroup kernels elsewhere). */
   variant?: AttentionVariant;
 }
@@ -235,6 +237,7 @@ export function attention(x: QKV, opts: AttentionOptions = {}): Tensor {
         causal: opts.causal ?? false,
         table: windows,
         ...(opts.workBudget ? { workBudget: opts.workBudget } : {}),
+        ...(opts.scratchBytes ? { scratchBytes: opts.scratchBytes } : {}),
         ...(opts.variant ? { variant: opts.variant } : {}),
       },
     };
