@@ -3,6 +3,7 @@ import { ST_DTYPE_BYTES, type StDType } from './dtypes.js';
 import { allocBytes } from './limits.js';
 import { PyDict, PyGlobal, PyOpaque, TORCH_STORAGE_TYPES, isTuple, type PyTuple, type PyValue } from './pickle.js';
 import { PtTensor } from './pt.js';
+import { contiguousStrides } from '../tensor/shape.js';
 import { crc32 } from './zip.js';
 
 /**
@@ -136,16 +137,6 @@ class Bytes {
 }
 
 const utf8 = new TextEncoder();
-
-function contiguousStrides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i] as number;
-  }
-  return s;
-}
 
 /** Little-endian two's complement without redundant sign bytes, as CPython's encode_long. */
 function encodeLong(x: bigint): Uint8Array {

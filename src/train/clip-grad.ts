@@ -2,6 +2,7 @@
 // fixed-order reduction to the norm and the clip coefficient, in-place scaling that reads the
 // coefficient from GPU memory. No readback; the norm comes back as a tensor to read whenever.
 import { HlipError } from '../errors.js';
+import type { Device } from '../gpu/device.js';
 import { finishNorm, scaleBy, sumOfSquares, sumsqSlots } from '../kernels/grad-norm.js';
 import { copyContiguous } from '../ops/view.js';
 import { keep, withoutScope } from '../tensor/scope.js';
@@ -12,6 +13,25 @@ import { Tensor } from '../tensor/tensor.js';
  * backward rule may hand one gradient buffer to several inputs (add passes g straight through), and
  * scaling it once per owner would scale it twice.
  */
+/**
+ * Per-gradient partial sums of squares, each gradient in its own slot range (the final pass sums them in
+ * order, so the norm does not depend on scheduling). `partial` has at least one (zeroed) slot.
+ */
+export function gradSumsqPartials(dev: Device, grads: readonly Tensor[]): { partial: Tensor; total: number } {
+  const slots = grads.map((g) => sumsqSlots(dev, g.size));
+  const total = slots.reduce((a, b) => a + b, 0);
+  const partial = Tensor.empty(dev, [Math.max(1, total)], 'f32');
+  if (!total) dev.clear(partial.buffer, 0, 4);
+  let at = 0;
+  grads.forEach((g, i) => {
+    const src = g.isContiguous ? g : withoutScope(() => copyContiguous(g));
+    sumOfSquares(dev, src, g.size, partial, at);
+    if (src !== g) src.dispose();
+    at += slots[i] as number;
+  });
+  return { partial, total };
+}
+
 function ownGrads(params: readonly Tensor[]): Tensor[] {
   const grads: Tensor[] = [];
   for (const p of params) {
@@ -44,17 +64,7 @@ export function clipGradNorm(params: readonly Tensor[], maxNorm: number | null =
   if (!grads.length) {
     dev.clear(out.buffer, 0, 8);
   } else {
-    // Each gradient's partials go to its own slot range; the final pass sums them in order.
-    const slots = grads.map((g) => sumsqSlots(dev, g.size));
-    const total = slots.reduce((a, b) => a + b, 0);
-    const partial = Tensor.empty(dev, [total], 'f32');
-    let at = 0;
-    grads.forEach((g, i) => {
-      const src = g.isContiguous ? g : withoutScope(() => copyContiguous(g));
-      sumOfSquares(dev, src, g.size, partial, at);
-      if (src !== g) src.dispose();
-      at += slots[i] as number;
-    });
+    const { partial, total } = gradSumsqPartials(dev, grads);
     finishNorm(dev, partial, total, out, maxNorm);
     partial.dispose();
     if (maxNorm !== null) for (const g of grads) scaleBy(dev, g, g.size, out, 1);

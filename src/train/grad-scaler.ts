@@ -5,12 +5,11 @@
 // No step ever waits for the host.
 import { HlipError } from '../errors.js';
 import type { Device } from '../gpu/device.js';
-import { sumOfSquares, sumsqSlots } from '../kernels/grad-norm.js';
 import { finishScaledNorm } from '../kernels/grad-scaler.js';
-import { copyContiguous } from '../ops/view.js';
 import type { DeviceGate } from '../optim/adamw.js';
 import { withoutScope } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
+import { gradSumsqPartials } from './clip-grad.js';
 
 /** torch.amp.GradScaler constructor arguments (defaults as torch). */
 export interface GradScalerOptions {
@@ -86,17 +85,7 @@ export class GradScaler {
     if (maxNorm !== null && !(maxNorm > 0)) throw new HlipError('config', `gradient clipping norm must be positive, got ${maxNorm}`);
     const dev = this.device;
     const grads = params.flatMap((p) => (p.grad ? [p.grad] : []));
-    const slots = grads.map((g) => sumsqSlots(dev, g.size));
-    const total = slots.reduce((a, b) => a + b, 0);
-    const partial = Tensor.empty(dev, [Math.max(1, total)], 'f32');
-    if (!total) dev.clear(partial.buffer, 0, 4);
-    let at = 0;
-    grads.forEach((g, i) => {
-      const src = g.isContiguous ? g : withoutScope(() => copyContiguous(g));
-      sumOfSquares(dev, src, g.size, partial, at);
-      if (src !== g) src.dispose();
-      at += slots[i] as number;
-    });
+    const { partial, total } = gradSumsqPartials(dev, grads);
     const values = Tensor.empty(dev, [4], 'f32');
     finishScaledNorm(dev, partial, Math.max(1, total), values, this.state, maxNorm, this.hyper);
     partial.dispose();
