@@ -7,7 +7,7 @@ import { sampleScans, StudyDataset, type StudyDatasetOptions } from '../src/data
 import { StudyLoader, type StudyBatch } from '../src/data/loader.js';
 import { parseManifest, resolveSeries, type Manifest, type StudyFiles } from '../src/data/manifest.js';
 import { DataRng } from '../src/data/random.js';
-import { defaultReportPrefix, reportText } from '../src/data/report.js';
+import { defaultReportPrefix, reportText, sentenceText } from '../src/data/report.js';
 import { decodeCachedScan, encodeCachedScan, MemoryScanCache, scanKey, toCached, fromCached } from '../src/data/scan-cache.js';
 import { mapStudyFiles } from '../src/data/study-files.js';
 import { synthConfig } from '../src/data/synth.js';
@@ -99,6 +99,16 @@ describe('report text', () => {
     for (const x of texts) expect(x.slice(3).split(' ').sort()).toEqual([...sentences].sort());
     expect(t(4, 1, 2) === t(3, 1, 2) && t(3, 1, 3) === t(3, 1, 2) && t(3, 2, 2) === t(3, 1, 2)).toBe(false);
     expect(sentences).toEqual(['One.', 'Two.', 'Three.', 'Four.', 'Five.']); // input untouched
+  });
+
+  it("'sentence' mode: one random sentence per (seed, epoch, index) at train, the first at eval", () => {
+    expect(sentenceText(sentences, 'P: ')).toBe('P: One.');
+    expect(sentenceText([], 'P: ')).toBe('P:');
+    const t = (epoch: number, index: number) => sentenceText(sentences, 'P: ', new DataRng(3, 'sentence', epoch, index));
+    expect(t(1, 2)).toBe(t(1, 2));
+    const seen = new Set<string>();
+    for (let e = 0; e < 40; e++) seen.add(t(e, 2));
+    expect([...seen].sort()).toEqual(sentences.map((x) => `P: ${x}`).sort()); // every sentence drawn, nothing else
   });
 });
 
@@ -253,6 +263,43 @@ describe('StudyDataset', () => {
     // Stacking studies with different scan counts is refused with a clear error.
     const loader = new StudyLoader(ref, { batchSize: 2, tokenizer: new ToyTokenizer(), prefetch: 0 });
     await expect(loader.next()).rejects.toBeInstanceOf(ShapeError);
+  });
+
+  it("text modes (reference --text-process-cfg): 'sentence', 'sentence and report', two texts for dual heads", async () => {
+    const d = await tinyData();
+    const report = ['Study 0 first.', 'Second of 0.', 'Third sentence here.'];
+    const prefix = 'This MRI study shows: ';
+    const plain = new StudyDataset(datasetOpts(d));
+    const sent = new StudyDataset(datasetOpts(d, { textMode: 'sentence' }));
+    const both = new StudyDataset(datasetOpts(d, { textMode: 'sentence and report' }));
+    const drawn = new Set<string>();
+    for (let e = 0; e < 16; e++) {
+      const a = await sent.get(0, e);
+      expect(report.map((x) => prefix + x)).toContain(a.report);
+      expect(a.fullReport).toBeUndefined();
+      drawn.add(a.report);
+      const b = await both.get(0, e);
+      expect(b.report).toBe(a.report); // the same draw in both modes
+      expect(b.fullReport).toBe((await plain.get(0, e)).report); // the shuffled report of 'report' mode
+    }
+    expect(drawn.size).toBe(3);
+    // Eval: the first sentence; the report in manifest order.
+    const ev = await new StudyDataset(datasetOpts(d, { train: false, textMode: 'sentence and report' })).get(0, 4);
+    expect(ev.report).toBe(prefix + report[0]);
+    expect(ev.fullReport).toBe(prefix + report.join(' '));
+    // A dual-head model in 'report' mode gets the same text twice, as the reference feeds both heads.
+    const two = await new StudyDataset(datasetOpts(d, { twoTexts: true })).get(1, 3);
+    expect(two.fullReport).toBe(two.report);
+    // The loader tokenises the second text into reportIds [B, T].
+    const tok = new ToyTokenizer(12);
+    const batch = await new StudyLoader(both, { batchSize: 2, tokenizer: tok }).next();
+    expect(batch.reportIds?.length).toBe(2 * 12);
+    const items = await Promise.all(batch.indices.map((i) => both.get(i, batch.epoch)));
+    items.forEach((it, r) => {
+      const want = tok.encode(it.fullReport!).slice(0, 12);
+      expect(Array.from(batch.reportIds!.subarray(r * 12, r * 12 + want.length))).toEqual(want);
+    });
+    expect((await new StudyLoader(plain, { batchSize: 2, tokenizer: tok }).next()).reportIds).toBeUndefined();
   });
 
   it('f16 cache rounds the first load the same way as cached loads', async () => {

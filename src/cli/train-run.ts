@@ -10,6 +10,7 @@ import { StudyDataset, type ScanPipeline } from '../data/dataset.js';
 import { StudyLoader } from '../data/loader.js';
 import type { Manifest } from '../data/manifest.js';
 import { DataRng } from '../data/random.js';
+import { TEXT_MODES, type TextMode } from '../data/report.js';
 import { writeFileAtomic, writeSafetensorsFile } from '../io/node-files.js';
 import { buildOpenClip, parseOpenClipConfig, type OpenClipModel, type OpenClipModelConfig } from '../models/openclip.js';
 import type { TextTokenizerBase } from '../models/tokenizer.js';
@@ -46,6 +47,12 @@ export interface TrainConfig {
     report_prefix?: string;
     /** Control experiment: reports are permuted among the training studies (seeded). */
     shuffle_reports?: boolean;
+    /**
+     * Reference `--text-process-cfg` (default 'report'): 'sentence' trains on one random sentence per
+     * study; 'sentence and report' also gives the whole report to the second image head of a dual model
+     * (the 2026 dual loss) — with a one-head model only the sentence loss is used, as the reference does.
+     */
+    text_process_cfg?: TextMode;
   };
   batch_size: number;
   /** Epochs, or `steps` to fix the optimizer step count. */
@@ -119,6 +126,7 @@ export function parseTrainConfig(json: unknown, source: string): TrainConfig {
   if (typeof d['train'] !== 'string') bad("'data.train' must be the path of a study manifest");
   if (d['kind'] !== 'ct' && d['kind'] !== 'mri') bad("'data.kind' must be 'ct' or 'mri'");
   if (!Number.isInteger(d['num_scans']) || (d['num_scans'] as number) < 1) bad("'data.num_scans' must be a positive integer");
+  if (d['text_process_cfg'] !== undefined && !TEXT_MODES.includes(d['text_process_cfg'] as TextMode)) bad(`'data.text_process_cfg' must be ${TEXT_MODES.map((m) => `'${m}'`).join(', ')}`);
   if (!Number.isInteger(o['batch_size']) || (o['batch_size'] as number) < 1) bad("'batch_size' must be a positive integer");
   if (o['epochs'] === undefined && o['steps'] === undefined) bad("give 'epochs' or 'steps'");
   for (const k of ['epochs', 'steps', 'warmup', 'accum_freq', 'accum_batch', 'seed', 'save_frequency', 'log_every', 'lock_text_unlocked_layers']) {
@@ -147,8 +155,10 @@ export function defaultPipeline(kind: 'ct' | 'mri'): ScanPipeline {
 }
 
 /** Opens a dataset from the config's data section (train or eval mode). */
-export async function openDataset(cfg: TrainConfig, manifestPath: string, opts: { train: boolean; base: string; cacheDir: string | null; seed: number; shape: [number, number, number] }): Promise<StudyDataset> {
+export async function openDataset(cfg: TrainConfig, manifestPath: string, opts: { train: boolean; base: string; cacheDir: string | null; seed: number; shape: [number, number, number]; twoTexts?: boolean }): Promise<StudyDataset> {
   const d = cfg.data;
+  const mode = d.text_process_cfg ?? 'report';
+  if (!TEXT_MODES.includes(mode)) throw new HlipError('config', `data.text_process_cfg must be ${TEXT_MODES.map((m) => `'${m}'`).join(', ')}; got '${String(mode)}'`);
   const mpath = resolve(opts.base, manifestPath);
   let manifest = await readManifestFile(mpath);
   if (opts.train && d.shuffle_reports) manifest = shuffleReports(manifest, opts.seed);
@@ -161,6 +171,7 @@ export async function openDataset(cfg: TrainConfig, manifestPath: string, opts: 
     train: opts.train,
     seed: opts.seed,
     ...(d.report_prefix !== undefined ? { reportPrefix: d.report_prefix } : {}),
+    ...(opts.train ? { textMode: mode, twoTexts: opts.twoTexts ?? false } : {}),
     persistentCache: opts.cacheDir ? new DiskScanCache(opts.cacheDir) : null,
   });
 }
@@ -206,7 +217,11 @@ export async function runTraining(dev: Device, cfg: TrainConfig, opts: RunOption
   const shape = cfg.data.shape ?? visual.cfg.imgSize;
   const tokenizer = await loadTokenizer(cfg.tokenizer, built.contextLength, base);
   const cacheDir = cfg.data.cache_dir === null ? null : resolve(base, cfg.data.cache_dir ?? join(out, 'cache'));
-  const ds = await openDataset(cfg, cfg.data.train, { train: true, base, cacheDir, seed, shape });
+  // A dual-head ('dualdinotxt', two prefix tokens) model trains with the 2026 dual loss: head 0 on the
+  // sentence (or the report), head 1 on the report; a one-head model with the CLIP loss.
+  const dualHeads = visual.trunk.P === 2;
+  if (dualHeads && cfg.siglip) throw new HlipError('config', 'siglip: a dual-head model (two prefix tokens) trains with the dual CLIP loss; drop "siglip"');
+  const ds = await openDataset(cfg, cfg.data.train, { train: true, base, cacheDir, seed, shape, twoTexts: dualHeads });
   const loader = new StudyLoader(ds, { batchSize: cfg.batch_size, tokenizer, seed, prefetch: 2 });
   const accumFreq = cfg.accum_freq ?? 1;
   const accumBatch = cfg.accum_batch ?? 1;
@@ -242,7 +257,7 @@ export async function runTraining(dev: Device, cfg: TrainConfig, opts: RunOption
     beta2: cfg.beta2 ?? 0.98,
     eps: cfg.eps ?? 1e-6,
     schedule: makeSchedule({ name: cfg.lr_scheduler ?? 'cosine', lr, warmup: cfg.warmup ?? 0, total }),
-    loss: cfg.siglip ? 'siglip' : 'clip',
+    loss: cfg.siglip ? 'siglip' : dualHeads ? 'dual' : 'clip',
     accumFreq,
     accumBatch,
     gradClipNorm: cfg.grad_clip_norm ?? null,

@@ -11,7 +11,7 @@ import type { Volume } from '../io/volume.js';
 import { resolveSeries, type Manifest, type SeriesLocation, type StudyEntry, type StudyFiles, type VolumeReadSettings } from './manifest.js';
 import { centerPadCrop, HLIP_MEAN, HLIP_STD, normalize, preprocessCt, preprocessMri, volumeGrid, type CtPreprocessOptions, type MriScanOptions } from './preprocess.js';
 import { checkSeed, DataRng } from './random.js';
-import { defaultReportPrefix, reportText } from './report.js';
+import { defaultReportPrefix, reportText, sentenceText, type TextMode } from './report.js';
 import type { Grid3, Shape3 } from './resample.js';
 import { fromCached, MemoryScanCache, numelOf, scanKey, toCached, type CacheDType, type CachedScan, type ScanCache, type ScanKey } from './scan-cache.js';
 
@@ -103,6 +103,13 @@ export interface StudyDatasetOptions {
   shuffleReport?: boolean;
   /** Default: "This CT study shows: " for 'ct', "This MRI study shows: " otherwise. */
   reportPrefix?: string;
+  /** What `StudyItem.report` holds (reference `--text-process-cfg`); default 'report'. */
+  textMode?: TextMode;
+  /**
+   * Always give `fullReport` (a dual-head model trains both heads): in 'report' and 'sentence' mode it is
+   * the same text as `report`, as the reference feeds one text to both heads there.
+   */
+  twoTexts?: boolean;
   /** How volumes are read (default RPI orientation, NaN voxels an error). */
   read?: VolumeReadSettings;
   /** Storage of cached scans; 'f16' halves memory and disk but rounds every load the same way (default 'f32'). */
@@ -124,7 +131,10 @@ export interface StudyItem {
   /** [S, D, H, W] row-major float32. */
   images: Float32Array;
   shape: [number, number, number, number];
+  /** The text of the study: the report, or one sentence in the 'sentence' modes. */
   report: string;
+  /** Text mode 'sentence and report' only: the whole report (the dual loss's second text). */
+  fullReport?: string;
 }
 
 export interface DatasetStats {
@@ -188,11 +198,25 @@ export class StudyDataset {
     return reportText(this.study(index).report, this.prefix, shuffle ? new DataRng(this.seed, 'report', epoch, index) : null);
   }
 
+  /** One sentence of item `index` of `epoch`: a random one at train time, the first at evaluation. */
+  sentence(index: number, epoch = 0): string {
+    const draw = this.opts.shuffleReport ?? this.train;
+    return sentenceText(this.study(index).report, this.prefix, draw ? new DataRng(this.seed, 'sentence', epoch, index) : null);
+  }
+
+  /** The texts of item `index` of `epoch` in the dataset's text mode. */
+  texts(index: number, epoch = 0): { report: string; fullReport?: string } {
+    const mode = this.opts.textMode ?? 'report';
+    if (mode === 'sentence and report') return { report: this.sentence(index, epoch), fullReport: this.report(index, epoch) };
+    const text = mode === 'report' ? this.report(index, epoch) : this.sentence(index, epoch);
+    return this.opts.twoTexts ? { report: text, fullReport: text } : { report: text };
+  }
+
   /** Item `index` of `epoch`: sampled scans preprocessed to [S, D, H, W] and the report text. */
   async get(index: number, epoch = 0): Promise<StudyItem> {
     const st = this.study(index);
     const scans = this.scanPlan(index, epoch);
-    const report = this.report(index, epoch);
+    const texts = this.texts(index, epoch);
     const unique = [...new Set(scans)];
     const loaded = new Map<string, CachedScan>();
     await Promise.all(unique.map(async (s) => loaded.set(s, await this.scan(st.id, s))));
@@ -203,7 +227,7 @@ export class StudyDataset {
       if (c.dtype === 'f32') images.set(c.data as Float32Array, k * per);
       else images.set(fromCached(c), k * per);
     });
-    return { index, epoch, studyId: st.id, scans, images, shape: [scans.length, ...this.shape], report };
+    return { index, epoch, studyId: st.id, scans, images, shape: [scans.length, ...this.shape], ...texts };
   }
 
   /** Where a series' volume is (resolved once per dataset). */

@@ -45,6 +45,8 @@ export interface StudyBatch {
   tokens: TokenBatch;
   /** Tokens per row before padding (with the special tokens, at most contextLength). */
   lengths: Int32Array;
+  /** Text mode 'sentence and report': the whole reports, tokenised like `ids` ([B, contextLength]). */
+  reportIds?: Int32Array;
 }
 
 /** Everything needed to continue where a run stopped (JSON-serialisable). */
@@ -191,13 +193,19 @@ export class StudyLoader {
     const items = await Promise.all(indices.map((i) => this.dataset.get(i, epoch)));
     items.forEach((it, b) => images.set(it.images, b * per));
     const T = this.tokenizer.contextLength;
-    const ids = new Int32Array(B * T).fill(this.tokenizer.padId);
     const lengths = new Int32Array(B);
-    items.forEach((it, b) => {
-      const row = this.tokenizer.encode(it.report).slice(0, T);
-      ids.set(row, b * T);
-      lengths[b] = row.length;
-    });
+    const tokenize = (texts: string[], lens: Int32Array | null): Int32Array => {
+      const out = new Int32Array(B * T).fill(this.tokenizer.padId);
+      texts.forEach((t, b) => {
+        const row = this.tokenizer.encode(t).slice(0, T);
+        out.set(row, b * T);
+        if (lens) lens[b] = row.length;
+      });
+      return out;
+    };
+    const ids = tokenize(items.map((it) => it.report), lengths);
+    const full = items.map((it) => it.fullReport);
+    const reportIds = full.every((r): r is string => r !== undefined) ? tokenize(full, null) : undefined;
     return {
       epoch, position, indices,
       studyIds: items.map((it) => it.studyId),
@@ -205,6 +213,7 @@ export class StudyLoader {
       scans: items.map((it) => it.scans),
       images, shape: [B, s, d, h, w],
       ids, tokens: { ids, shape: [B, T] }, lengths,
+      ...(reportIds ? { reportIds } : {}),
     };
   }
 }

@@ -6,7 +6,7 @@ import { HlipError } from '../errors.js';
 import { philox4x32, seedKey } from '../tensor/rng.js';
 
 /** Separate counter spaces for the pipeline's independent random choices. */
-export const RNG_PURPOSE = { order: 1, scans: 2, report: 3 } as const;
+export const RNG_PURPOSE = { order: 1, scans: 2, report: 3, sentence: 4 } as const;
 export type RngPurpose = keyof typeof RNG_PURPOSE;
 
 const INV53 = 1 / 9007199254740992;
