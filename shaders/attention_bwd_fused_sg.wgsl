@@ -61,7 +61,7 @@ fn st4_g(b: u32, c: u32, v: vec4<f32>) {
 
 struct Win { w: u32, start: u32, len: u32, klen: u32 }
 
-fn causal_ok(i: u32, j: u32) -> bool { return !CAUSAL || j <= i; }
+fn causal_ok(i: u32, j: u32) -> bool { return !CAUSAL | (j <= i); }  // `|`: see attention_common.wgsl
 fn mask_ok(win: Win, j: u32) -> bool { return !USE_MASK || j < U.NP || MASK[win.start + j - U.NP] != 0u; }
 // Row of the combined output: patch rows first, then the prefix rows.
 fn out_row(win: Win, i: u32) -> u32 {
@@ -181,10 +181,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
         //#endrows
         //#end
         //#rows
-        let p$r_0 = select(0.0, exp(s$r_0 - l0), isk$r && l0 > NEG_HALF && causal_ok(i0 + t0, j$r));
-        let p$r_1 = select(0.0, exp(s$r_1 - l1), isk$r && l1 > NEG_HALF && causal_ok(i0 + t1, j$r));
-        let p$r_2 = select(0.0, exp(s$r_2 - l2), isk$r && l2 > NEG_HALF && causal_ok(i0 + t2, j$r));
-        let p$r_3 = select(0.0, exp(s$r_3 - l3), isk$r && l3 > NEG_HALF && causal_ok(i0 + t3, j$r));
+        let p$r_0 = select(0.0, exp(s$r_0 - l0), isk$r & (l0 > NEG_HALF) & causal_ok(i0 + t0, j$r));
+        let p$r_1 = select(0.0, exp(s$r_1 - l1), isk$r & (l1 > NEG_HALF) & causal_ok(i0 + t1, j$r));
+        let p$r_2 = select(0.0, exp(s$r_2 - l2), isk$r & (l2 > NEG_HALF) & causal_ok(i0 + t2, j$r));
+        let p$r_3 = select(0.0, exp(s$r_3 - l3), isk$r & (l3 > NEG_HALF) & causal_ok(i0 + t3, j$r));
         let d$r_0 = p$r_0 * (e$r_0 - dd0);
         let d$r_1 = p$r_1 * (e$r_1 - dd1);
         let d$r_2 = p$r_2 * (e$r_2 - dd2);

@@ -103,7 +103,9 @@ fn ld4_v(win: Win, i: u32, h: u32, c: u32) -> vec4<f32> {
   return tail(r, c);
 }
 
-fn causal_ok(i: u32, j: u32) -> bool { return !CAUSAL || j <= i; }
+// Non-short-circuit `|` / `&` in these row tests: a short-circuit is a branch, and SwiftShader's
+// compiler blew up (minutes, out of memory) on the unrolled kernels' hundreds of them.
+fn causal_ok(i: u32, j: u32) -> bool { return !CAUSAL | (j <= i); }
 fn mask_ok(win: Win, j: u32) -> bool { return !USE_MASK || j < U.NP || MASK[win.start + j - U.NP] != 0u; }
 // Is local row j a key query i may attend to?
 fn key_ok(win: Win, i: u32, j: u32) -> bool {

@@ -1,7 +1,8 @@
 // Flash-attention forward, subgroup variant (CPU adapters with a fixed subgroup size SG; see
 // docs/attention.md). One workgroup is one subgroup; each invocation owns R query rows (NV vec4
-// variables each). Per key block every lane loads one key/value row and subgroupShuffle hands the rows
-// to the other lanes, so each load feeds SG·R rows. The block's SG keys are scored four per sub-step
+// variables each). Per key block every lane loads one key/value row and subgroupBroadcast hands the
+// rows to the other lanes (a constant lane: on SwiftShader a shuffle costs several times more), so
+// each load feeds SG·R rows. The block's SG keys are scored four per sub-step
 // (`//#steps`, unrolled: scalar dot accumulators), then one online-softmax update (running max m,
 // running sum l) rescales the output rows once per block; llvmpipe stores loop-carried values under
 // the exec mask (load, blend, store), so one update per block halves that traffic. No workgroup memory
@@ -51,6 +52,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     let jl = j0 + sid;
     let jc = min(jl, nk - 1u);
     let kv_ok = select(0.0, 1.0, jl < nk && mask_ok(win, jl));
+    //#if unroll
+    // SwiftShader: straight-line loads (an indexed private array is per-lane scratch memory there).
+    //#unroll
+    let kk$c = ld4_k(win, jc, h, $cu);
+    let vv$c = ld4_v(win, jc, h, $cu);
+    //#end
+    //#else
     for (var c = 0u; c < U.nv; c++) {
       xa[c] = ld4_k(win, jc, h, c);
       xb[c] = ld4_v(win, jc, h, c);
@@ -59,12 +67,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     let kk$c = xa[$cu];
     let vv$c = xb[$cu];
     //#end
+    //#endif
     // Scores of the block's SG keys, four per sub-step ($s), then one online-softmax update.
     //#steps
-    let ok$s_0 = subgroupShuffle(kv_ok, $su * 4u) > 0.5;
-    let ok$s_1 = subgroupShuffle(kv_ok, $su * 4u + 1u) > 0.5;
-    let ok$s_2 = subgroupShuffle(kv_ok, $su * 4u + 2u) > 0.5;
-    let ok$s_3 = subgroupShuffle(kv_ok, $su * 4u + 3u) > 0.5;
+    let ok$s_0 = subgroupBroadcast(kv_ok, $su * 4u) > 0.5;
+    let ok$s_1 = subgroupBroadcast(kv_ok, $su * 4u + 1u) > 0.5;
+    let ok$s_2 = subgroupBroadcast(kv_ok, $su * 4u + 2u) > 0.5;
+    let ok$s_3 = subgroupBroadcast(kv_ok, $su * 4u + 3u) > 0.5;
     //#rows
     var a$r_$s_0 = 0.0;
     var a$r_$s_1 = 0.0;
@@ -72,10 +81,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     var a$r_$s_3 = 0.0;
     //#endrows
     //#unroll
-    let k$s_0_$c = subgroupShuffle(kk$c, $su * 4u);
-    let k$s_1_$c = subgroupShuffle(kk$c, $su * 4u + 1u);
-    let k$s_2_$c = subgroupShuffle(kk$c, $su * 4u + 2u);
-    let k$s_3_$c = subgroupShuffle(kk$c, $su * 4u + 3u);
+    let k$s_0_$c = subgroupBroadcast(kk$c, $su * 4u);
+    let k$s_1_$c = subgroupBroadcast(kk$c, $su * 4u + 1u);
+    let k$s_2_$c = subgroupBroadcast(kk$c, $su * 4u + 2u);
+    let k$s_3_$c = subgroupBroadcast(kk$c, $su * 4u + 3u);
     //#rows
     a$r_$s_0 += dot(q$r_$c, k$s_0_$c);
     a$r_$s_1 += dot(q$r_$c, k$s_1_$c);
@@ -84,10 +93,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     //#endrows
     //#end
     //#rows
-    let s$r_$s_0 = select(NEG, a$r_$s_0, ok$s_0 && causal_ok(i$r, j0 + $su * 4u));
-    let s$r_$s_1 = select(NEG, a$r_$s_1, ok$s_1 && causal_ok(i$r, j0 + $su * 4u + 1u));
-    let s$r_$s_2 = select(NEG, a$r_$s_2, ok$s_2 && causal_ok(i$r, j0 + $su * 4u + 2u));
-    let s$r_$s_3 = select(NEG, a$r_$s_3, ok$s_3 && causal_ok(i$r, j0 + $su * 4u + 3u));
+    let s$r_$s_0 = select(NEG, a$r_$s_0, ok$s_0 & causal_ok(i$r, j0 + $su * 4u));
+    let s$r_$s_1 = select(NEG, a$r_$s_1, ok$s_1 & causal_ok(i$r, j0 + $su * 4u + 1u));
+    let s$r_$s_2 = select(NEG, a$r_$s_2, ok$s_2 & causal_ok(i$r, j0 + $su * 4u + 2u));
+    let s$r_$s_3 = select(NEG, a$r_$s_3, ok$s_3 & causal_ok(i$r, j0 + $su * 4u + 3u));
     //#endrows
     //#endsteps
     //#rows
@@ -109,10 +118,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     //#endrows
     //#unroll
     //#steps
-    let w$s_0_$c = subgroupShuffle(vv$c, $su * 4u);
-    let w$s_1_$c = subgroupShuffle(vv$c, $su * 4u + 1u);
-    let w$s_2_$c = subgroupShuffle(vv$c, $su * 4u + 2u);
-    let w$s_3_$c = subgroupShuffle(vv$c, $su * 4u + 3u);
+    let w$s_0_$c = subgroupBroadcast(vv$c, $su * 4u);
+    let w$s_1_$c = subgroupBroadcast(vv$c, $su * 4u + 1u);
+    let w$s_2_$c = subgroupBroadcast(vv$c, $su * 4u + 2u);
+    let w$s_3_$c = subgroupBroadcast(vv$c, $su * 4u + 3u);
     //#endsteps
     //#rows
     var oa$r_$c = o$r_$c * al$r;

@@ -1,5 +1,6 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Device } from '../src/gpu/device.js';
+import { setAttentionUnroll } from '../src/kernels/attention.js';
 import * as ops from '../src/ops/index.js';
 import { attention, outputParts, WindowTable, type AttentionVariant, type QKV } from '../src/ops/attention.js';
 import { scopeAsync } from '../src/tensor/scope.js';
@@ -213,6 +214,24 @@ for (const variant of ['auto', 'workgroup'] as const) {
     });
   });
 }
+
+// SwiftShader's variant of the subgroup kernels (straight-line head-dim loads instead of loops over
+// a private array; auto on 4-lane subgroups), forced so llvmpipe runs it too.
+describe('windowed flash attention, subgroup kernels with straight-line head-dim code', () => {
+  beforeAll(() => setAttentionUnroll(dev, true));
+  afterAll(() => setAttentionUnroll(dev, 'auto'));
+  // llvmpipe's LLVM takes 10-25 s per straight-line pipeline (SwiftShader well under one): three cases.
+  it('varlen study windows over several blocks, D=24, separate prefix q/k/v', async () => {
+    await check({ windows: WindowTable.contiguous([150, 67], 2), heads: 2, dim: 24, variant: 'subgroup' });
+  });
+  it('head dim 10 (not a multiple of 4), key-padding mask', async () => {
+    const mask = Array.from({ length: 39 }, (_, i) => (i % 13 < 9 ? 1 : 0));
+    await check({ windows: WindowTable.contiguous([30, 9], 1), heads: 2, dim: 10, mask, variant: 'subgroup' });
+  }, 300_000);
+  it('causal text batch with key padding by lengths, D=24', async () => {
+    await check({ windows: WindowTable.contiguous([13, 13, 13], 0, [5, 13, 9]), heads: 2, dim: 24, causal: true, packed: true, variant: 'subgroup' });
+  });
+});
 
 describe('attention through checkOp (finite differences)', () => {
   it('separate q, k, v in two windows', async () => {

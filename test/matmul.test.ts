@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Device } from '../src/gpu/device.js';
 import { cpuSubgroupPathAvailable, matmul as matmulKernel, type MatmulPath } from '../src/kernels/matmul.js';
 import { planDirect } from '../src/kernels/matmul_direct.js';
+import { sg4Capable, sg4Preferred } from '../src/kernels/matmul_sg4.js';
 import * as ops from '../src/ops/index.js';
 import { noGrad, scope, scopeAsync } from '../src/tensor/scope.js';
 import { Tensor } from '../src/tensor/tensor.js';
@@ -179,6 +180,86 @@ describe('matmul kernel paths', () => {
       }
     });
   }
+});
+
+describe('matmul sg4 kernel (4-lane subgroups)', () => {
+  // The SwiftShader kernel (16 × 8 tiles, 4 K-steps per iteration), forced so that llvmpipe runs it
+  // too: sizes off the tile and step multiples, batches, shared and transposed operands, a transposed
+  // output, every epilogue, and shapes where it computes outᵀ = bᵀ·aᵀ (fewer padded tiles).
+  interface SCase {
+    batch: number;
+    M: number;
+    K: number;
+    N: number;
+    a?: 'transposed';
+    b?: 'transposed' | 'shared';
+    out?: 'transposed';
+    epi: 'none' | 'bias' | 'gelu' | 'all';
+    dtype?: 'f32' | 'f16';
+  }
+  const cases: SCase[] = [
+    { batch: 1, M: 1, K: 1, N: 1, epi: 'none' },
+    { batch: 1, M: 7, K: 33, N: 129, epi: 'none' },
+    { batch: 1, M: 129, K: 7, N: 33, epi: 'bias' },
+    { batch: 1, M: 33, K: 129, N: 7, a: 'transposed', epi: 'gelu' },
+    { batch: 3, M: 7, K: 33, N: 129, b: 'transposed', epi: 'all' },
+    { batch: 2, M: 33, K: 1, N: 129, epi: 'all' },
+    { batch: 3, M: 129, K: 33, N: 7, b: 'shared', epi: 'bias' },
+    { batch: 2, M: 33, K: 129, N: 33, a: 'transposed', b: 'transposed', out: 'transposed', epi: 'none' },
+    { batch: 2, M: 7, K: 129, N: 33, out: 'transposed', epi: 'all' },
+    { batch: 1, M: 33, K: 129, N: 7, epi: 'all', dtype: 'f16' },
+  ];
+  for (const c of cases) {
+    const dtype = c.dtype ?? 'f32';
+    const name = `[${c.batch}, ${c.M}, ${c.K}]·[${c.K}, ${c.N}] A ${c.a ?? 'plain'}, B ${c.b ?? 'plain'}, out ${c.out ?? 'plain'}, epilogue ${c.epi} ${dtype}`;
+    it(name, async () => {
+      if (!sg4Capable(dev) || (dtype === 'f16' && !dev.caps.f16)) return;
+      const { batch, M, K, N } = c;
+      const a = await roundTo(dtype, randomNd([batch, M, K], 21));
+      const bb = c.b === 'shared' ? 1 : batch;
+      const b = await roundTo(dtype, randomNd([bb, K, N], 22));
+      const bias = await roundTo(dtype, randomNd([N], 23));
+      const useBias = c.epi === 'bias' || c.epi === 'all';
+      const gelu = c.epi === 'gelu' || c.epi === 'all';
+      const pre = matmulRef(a, b);
+      if (useBias) for (let i = 0; i < pre.data.length; i++) pre.data[i]! += bias.data[i % N]!;
+      const y = gelu ? pre.data.map(geluRef) : pre.data;
+      const sa = c.a === 'transposed' ? transposeRef(a) : a;
+      const ta = Tensor.from(dev, sa.data, sa.shape, dtype);
+      const aView = c.a === 'transposed' ? ta.view([batch, M, K], [M * K, 1, M], 0) : ta;
+      const sb = c.b === 'transposed' ? transposeRef(b) : b;
+      const tb = Tensor.from(dev, sb.data, sb.shape, dtype);
+      const bView = c.b === 'transposed' ? tb.view([batch, K, N], [K * N, 1, K], 0) : c.b === 'shared' ? tb.view([batch, K, N], [0, N, 1], 0) : tb;
+      const tbias = Tensor.from(dev, bias.data, [N], dtype);
+      // Output at an offset (and its pre-activation block after it), row-major or transposed.
+      const n = batch * M * N;
+      const off = 5;
+      const out = ops.zeros(dev, [off + 2 * n], dtype);
+      const oView = out.view([batch, M, N], c.out === 'transposed' ? [M * N, 1, M] : [M * N, N, 1], off);
+      const epi = { ...(useBias ? { bias: tbias } : {}), gelu, ...(c.epi === 'all' ? { preOffset: off + n } : {}) };
+      expect(matmulKernel(dev, aView, bView, oView, epi, { path: 'sg4' })).toBe('sg4');
+      const got = (await out.data()).subarray(off);
+      // Back to row-major [batch, M, N] for the comparison.
+      const rowMajor = (x: ArrayLike<number>) => (c.out === 'transposed' ? transposeRef({ data: Float64Array.from(x), shape: [batch, N, M] }).data : x);
+      const tol = dtype === 'f16' ? 1e-2 : 1e-5;
+      expect(relErr(rowMajor(got.subarray(0, n)), y), 'output').toBeLessThanOrEqual(tol);
+      if (c.epi === 'all') expect(relErr(rowMajor(got.subarray(n)), pre.data), 'pre-activation').toBeLessThanOrEqual(tol);
+      else expect(Array.from(got.subarray(n)).every((v) => v === 0), 'nothing written past the output').toBe(true);
+      for (const t of [ta, aView, tb, bView, tbias, out, oView]) t.dispose();
+    });
+  }
+
+  it('is the automatic path exactly on 4-lane subgroup adapters, and the ops use it', async () => {
+    const a = randomNd([1, 40, 24], 31);
+    const b = randomNd([1, 24, 20], 32);
+    const ta = Tensor.from(dev, a.data, a.shape);
+    const tb = Tensor.from(dev, b.data, b.shape);
+    const out = Tensor.empty(dev, [1, 40, 20]);
+    const ran = matmulKernel(dev, ta, tb, out);
+    expect(ran === 'sg4').toBe(sg4Preferred(dev));
+    expect(relErr(await out.data(), matmulRef(a, b).data)).toBeLessThanOrEqual(1e-5);
+    for (const t of [ta, tb, out]) t.dispose();
+  });
 });
 
 describe('linear', () => {

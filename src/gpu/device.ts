@@ -6,6 +6,9 @@ import { PipelineCache, type Kernel } from './pipeline.js';
 export interface DeviceCaps {
   readonly f16: boolean;
   readonly subgroups: boolean;
+  /** Subgroup size range (GPUAdapterInfo.subgroupMinSize/MaxSize); 0 without the subgroups feature. */
+  readonly subgroupMinSize: number;
+  readonly subgroupMaxSize: number;
   readonly timestampQuery: boolean;
   readonly maxInvocations: number;
   readonly maxWorkgroupStorage: number;
@@ -173,9 +176,13 @@ export class Device {
       limits,
     };
     const D = device.limits;
+    const subgroups = device.features.has('subgroups');
+    const sg = ((device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo ?? info) as { subgroupMinSize?: number; subgroupMaxSize?: number };
     const caps: DeviceCaps = {
       f16: device.features.has('shader-f16'),
-      subgroups: device.features.has('subgroups'),
+      subgroups,
+      subgroupMinSize: subgroups ? (sg.subgroupMinSize ?? 0) : 0,
+      subgroupMaxSize: subgroups ? (sg.subgroupMaxSize ?? 0) : 0,
       timestampQuery: device.features.has('timestamp-query'),
       maxInvocations: D.maxComputeInvocationsPerWorkgroup,
       maxWorkgroupStorage: D.maxComputeWorkgroupStorageSize,

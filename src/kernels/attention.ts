@@ -8,6 +8,7 @@ import reduceSrc from '../../shaders/attention_dq_reduce.wgsl';
 import prepSrc from '../../shaders/attention_bwd_prep.wgsl';
 import { GpuError, ShapeError } from '../errors.js';
 import type { Binding, Device } from '../gpu/device.js';
+import { fourLaneSimd } from './lanes.js';
 import { grid, Uniforms } from './view.js';
 
 const SOURCES = {
@@ -20,15 +21,16 @@ type SourceName = keyof typeof SOURCES;
 
 /**
  * The kernels' source-level switches, applied before the pipeline cache's `{{NAME}}` defines:
- * `//#if vec` … `//#else` … `//#endif` keeps one branch; `//#steps` … `//#endsteps` repeats its
+ * `//#if vec` … `//#else` … `//#endif` keeps one branch (likewise `//#if unroll`: straight-line code
+ * instead of loops over the head dim's vec4s, for SwiftShader); `//#steps` … `//#endsteps` repeats its
  * body once per sub-step of four subgroup rows (`$s` = 0 … SG/4−1); `//#rows` … `//#endrows` repeats
  * its body once per row an invocation owns (`$r`); `//#unroll` … `//#end` repeats its body once per
- * vec4 of the head dim (`$c` = 0 … nv−1). Memoised: one string per variant, so the pipeline cache compares the same
- * string object each launch.
+ * vec4 of the head dim (`$c` = 0 … nv−1). Memoised: one string per variant, so the pipeline cache
+ * compares the same string object each launch.
  */
 const expanded = new Map<string, string>();
-function expand(name: SourceName, nv: number, rows: number, vec: boolean, steps = 1): string {
-  const key = `${name}|${nv}|${rows}|${vec}|${steps}`;
+function expand(name: SourceName, nv: number, rows: number, flags: { vec: boolean; unroll: boolean }, steps = 1): string {
+  const key = `${name}|${nv}|${rows}|${flags.vec}|${flags.unroll}|${steps}`;
   let out = expanded.get(key);
   if (out === undefined) {
     const repeat = (body: string, n: number, mark: RegExp) => {
@@ -37,7 +39,7 @@ function expand(name: SourceName, nv: number, rows: number, vec: boolean, steps 
       return r;
     };
     out = SOURCES[name]
-      .replace(/^[ \t]*\/\/#if vec[^\n]*\n([\s\S]*?)^[ \t]*\/\/#else[^\n]*\n([\s\S]*?)^[ \t]*\/\/#endif[^\n]*\n/gm, (_, a: string, b: string) => (vec ? a : b))
+      .replace(/^[ \t]*\/\/#if (vec|unroll)[^\n]*\n([\s\S]*?)^[ \t]*\/\/#else[^\n]*\n([\s\S]*?)^[ \t]*\/\/#endif[^\n]*\n/gm, (_, f: 'vec' | 'unroll', a: string, b: string) => (flags[f] ? a : b))
       .replace(/^[ \t]*\/\/#steps[^\n]*\n([\s\S]*?)^[ \t]*\/\/#endsteps[^\n]*\n/gm, (_, body: string) => repeat(body, steps, /\$s/g))
       .replace(/^[ \t]*\/\/#rows[^\n]*\n([\s\S]*?)^[ \t]*\/\/#endrows[^\n]*\n/gm, (_, body: string) => repeat(body, rows, /\$r/g))
       .replace(/^[ \t]*\/\/#unroll[^\n]*\n([\s\S]*?)^[ \t]*\/\/#end[^\n]*\n/gm, (_, body: string) => repeat(body, nv, /\$c/g));
@@ -266,6 +268,8 @@ export type AttentionVariant = 'auto' | 'subgroup' | 'workgroup';
 interface Plan {
   sg: boolean;
   vec: boolean;
+  /** Straight-line head-dim loops (SwiftShader: see lanes.ts; llvmpipe's LLVM compiles loops faster). */
+  unroll: boolean;
   /** Subgroup size (subgroup kernels). */
   sgs: number;
   /** Rows per invocation (subgroup kernels). */
@@ -279,27 +283,38 @@ interface Plan {
   tileB: number;
 }
 
+/** Widest head the subgroup kernels get automatically on 4-lane CPU SIMD (SwiftShader). */
+const NARROW_MAX_DIM = 32;
+
 /** Windows of at least this many rows get the subgroup kernels with twice the rows per invocation. */
 const LONG_WINDOW = 1024;
 
 /** A fixed subgroup size the subgroup kernels can be compiled for, or 0. */
 function fixedSubgroupSize(dev: Device): number {
   if (!dev.caps.subgroups) return 0;
-  const info = (dev.gpu as GPUDevice & { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
-  const lo = info?.subgroupMinSize ?? 0;
-  const hi = info?.subgroupMaxSize ?? 0;
+  const lo = dev.caps.subgroupMinSize;
+  const hi = dev.caps.subgroupMaxSize;
   return lo === hi && lo >= 4 && lo <= Math.min(128, dev.caps.maxInvocations) ? lo : 0;
 }
 
 /**
  * Mesa llvmpipe/lavapipe: SIMD across invocations on CPU cores, where the subgroup family is several
- * times faster. (SwiftShader, Chromium's CPU adapter, has fixed 4-wide subgroups too, but its shader
- * compiler runs out of memory on some of the unrolled subgroup kernels, so it gets the workgroup
- * family.)
+ * times faster. (Fixed 4-wide subgroups are a CPU's 128-bit SIMD too, SwiftShader's: see `plan`.)
  */
 function cpuAdapter(dev: Device): boolean {
   const a = dev.adapter;
   return a.architecture === 'software' || /llvmpipe|lavapipe/i.test(`${a.description} ${a.device}`);
+}
+
+const unrollForced = new WeakMap<Device, boolean>();
+
+/**
+ * Forces the subgroup kernels' straight-line head-dim code (SwiftShader's variant) on or off for
+ * `dev` (tests run it on llvmpipe too); 'auto' restores the choice by adapter.
+ */
+export function setAttentionUnroll(dev: Device, v: boolean | 'auto'): void {
+  if (v === 'auto') unrollForced.delete(dev);
+  else unrollForced.set(dev, v);
 }
 
 /** Kernel family, vec4 access, rows per workgroup and tile heights for this device and launch. */
@@ -310,18 +325,25 @@ function plan(dev: Device, cfg: AttentionConfig, ops: readonly (Operand | undefi
   // The subgroup family is tuned for CPU adapters (see attention_fwd_sg.wgsl); GPUs get the
   // workgroup-memory family unless asked otherwise.
   const cpu = cpuAdapter(dev);
-  const sg = sgs > 0 && (want === 'subgroup' || (want === 'auto' && cpu));
   const d = cfg.headDim;
+  // 4-lane CPU SIMD (SwiftShader, lanes.ts): the workgroup family's barriers and gathers cost 3-10×
+  // more there (demo windows, measured). Heads up to 32 wide: at 64, Chromium lost the device while
+  // compiling the subgroup kernels (Node's Dawn on the same SwiftShader compiled them in seconds).
+  const narrow = fourLaneSimd(dev);
+  const sg = sgs > 0 && (want === 'subgroup' || (want === 'auto' && (cpu || (narrow && d <= NARROW_MAX_DIM))));
   if (sg) {
     const vec = d % 4 === 0 && ops.every((o) => !o || (o.offset % 4 === 0 && o.rowStride % 4 === 0 && o.headStride % 4 === 0));
     // Rows per invocation: each lane-varying load (costly on CPU adapters) feeds SG·R rows, so long
     // windows get twice the rows (forward 16, backward 8 key rows: 15-20% faster on llvmpipe);
     // short ones keep 8 and 4 (less padding, smaller kernels). The backward holds twice the values
     // per row. Wider heads halve R (compile time). On GPUs registers are the limit: one row.
+    // SwiftShader (4 lanes): forward 8 rows, backward 4 measured fastest on the demo's windows (2, 4
+    // and 8 tried); wider heads (only when asked for) get 1.
     const long = cfg.table.maxRows >= LONG_WINDOW;
-    const r = !cpu ? 1 : d > 64 ? 4 : long ? 16 : 8;
-    const rB = !cpu ? 1 : d > 64 ? 2 : long ? 8 : 4;
-    return { sg, vec, sgs, r, blk: r * sgs, rB, blkB: rB * sgs, tileF: 4, tileB: 4 };
+    const small = d <= NARROW_MAX_DIM;
+    const r = cpu ? (d > 64 ? 4 : long ? 16 : 8) : narrow && small ? 8 : 1;
+    const rB = cpu ? (d > 64 ? 2 : long ? 8 : 4) : narrow && small ? 4 : 1;
+    return { sg, vec, unroll: unrollForced.get(dev) ?? (narrow && small), sgs, r, blk: r * sgs, rB, blkB: rB * sgs, tileF: 4, tileB: 4 };
   }
   const mem = dev.caps.maxWorkgroupStorage;
   const fit = (bytes: (t: number) => number) => {
@@ -329,7 +351,7 @@ function plan(dev: Device, cfg: AttentionConfig, ops: readonly (Operand | undefi
     throw new GpuError(`attention head dim ${d} needs more workgroup memory than the adapter's ${mem} bytes`, 'limit');
   };
   const blk = Math.min(64, dev.caps.maxInvocations);
-  return { sg, vec: false, sgs: 0, r: 1, blk, rB: 1, blkB: blk, tileF: fit((t) => 8 * t * d), tileB: fit((t) => 8 * t * d + 8 * t) };
+  return { sg, vec: false, unroll: false, sgs: 0, r: 1, blk, rB: 1, blkB: blk, tileF: fit((t) => 8 * t * d), tileB: fit((t) => 8 * t * d + 8 * t) };
 }
 
 function operandU(u: Uniforms, o: Operand | undefined): void {
@@ -397,7 +419,7 @@ function run(dev: Device, cfg: AttentionConfig, p: Plan, name: SourceName, entry
   if (blocks === 0) return;
   const nv = Math.ceil(cfg.headDim / 4);
   const defines = { D: cfg.headDim, NV: nv, BLK: blk, TILE: tile, SG: p.sgs || 4, R: r, CAUSAL: String(cfg.causal), MASK: String(cfg.keyMask !== null) };
-  const kernel = dev.pipelines.get(`attention_${name}_${entryPoint}`, expand(name, nv, r, p.vec, Math.max(1, p.sgs / 4)), { dtype: cfg.dtype, entryPoint, defines });
+  const kernel = dev.pipelines.get(`attention_${name}_${entryPoint}`, expand(name, nv, r, { vec: p.vec, unroll: p.unroll }, Math.max(1, p.sgs / 4)), { dtype: cfg.dtype, entryPoint, defines });
   const table = upload(dev, data);
   const boff = 4 * cfg.table.count;
   const parts = chunks(dev, cfg, blockRows, blk);
@@ -492,7 +514,7 @@ function fusedBackward(dev: Device, cfg: AttentionConfig, p: Plan, x: AttentionO
   // vec4 stores of dK/dV when every gradient offset and stride allows them.
   const vec = cfg.headDim % 4 === 0 && [g.k, g.v, g.pk, g.pv].every((o) => !o || (o.offset % 4 === 0 && o.rowStride % 4 === 0 && o.headStride % 4 === 0));
   const defines = { D: cfg.headDim, NV: nv, SG: p.sgs, R: p.rB, CAUSAL: String(cfg.causal), MASK: String(cfg.keyMask !== null) };
-  const kernel = dev.pipelines.get('attention_bwd_fused_sg', expand('bwd_fused_sg', nv, p.rB, vec, p.sgs / 4), { dtype: cfg.dtype, defines });
+  const kernel = dev.pipelines.get('attention_bwd_fused_sg', expand('bwd_fused_sg', nv, p.rB, { vec, unroll: p.unroll }, p.sgs / 4), { dtype: cfg.dtype, defines });
   const prep = dev.pipelines.get('attention_bwd_prep', prepSrc, { dtype: cfg.dtype, defines: { D: cfg.headDim, NV: nv } });
   const reduce = dev.pipelines.get('attention_dq_reduce', reduceSrc, { dtype: cfg.dtype, defines: { D: cfg.headDim, NV: nv } });
   const table = upload(dev, lay.data);

@@ -5,6 +5,7 @@ import packSrc from '../../shaders/matmul_pack.wgsl';
 import { DTypeError, GpuError, ShapeError } from '../errors.js';
 import type { Device } from '../gpu/device.js';
 import { directMajor, matmulDirect, planDirect } from './matmul_direct.js';
+import { matmulSg4, sg4Capable, sg4Preferred } from './matmul_sg4.js';
 import { grid, Uniforms, type View } from './view.js';
 
 const GENERIC = `${genericSrc}\n${epilogueSrc}`;
@@ -23,10 +24,11 @@ export interface MatmulEpilogue {
 }
 
 /**
- * Which kernel family ran (tests use it to cover every path): the portable one, or on CPU adapters the
- * direct kernel (operands read in place) or the packed-window one (any A layout via a packed copy).
+ * Which kernel family ran (tests use it to cover every path): the portable one, on CPU adapters with
+ * 8-wide subgroups (llvmpipe) the direct kernel (operands read in place) or the packed-window one (any
+ * A layout via a packed copy), or with 4-wide subgroups (SwiftShader) the subgroup-broadcast kernel.
  */
-export type MatmulPath = 'generic' | 'cpu-direct' | 'cpu-subgroup';
+export type MatmulPath = 'generic' | 'cpu-direct' | 'cpu-subgroup' | 'sg4';
 
 export interface MatmulOptions {
   /** Force a kernel family (tests); default picks from the adapter and the shape. */
@@ -120,6 +122,7 @@ export function matmul(dev: Device, a: View, b: View, out: View, e: MatmulEpilog
   const padded = opts.aPadded ?? false;
   const plan = cpuSubgroupPathAvailable(dev) && K > 0 ? planDirect(a, b, out, { batch, M, N, K }) : null;
   const auto = (): MatmulPath => {
+    if (sg4Preferred(dev)) return 'sg4';
     if (plan && wantsDirect(M, N, K)) return 'cpu-direct';
     return wantsCpuPath(dev, M, N, K) && sgFriendlyA(a, K, padded) ? 'cpu-subgroup' : 'generic';
   };
@@ -132,6 +135,9 @@ export function matmul(dev: Device, a: View, b: View, out: View, e: MatmulEpilog
     if (!cpuSubgroupPathAvailable(dev)) throw new GpuError('the cpu-subgroup matmul path needs an adapter with 8-wide subgroups', 'limit');
     if (!sgFriendlyA(a, K, padded)) throw new ShapeError('the cpu-subgroup matmul path needs A with unit column stride, rows and offset aligned to 4 and K a multiple of 32 (pack A first)');
     matmulSg(dev, a, b, out, e, { batch, M, N, K });
+  } else if (path === 'sg4') {
+    if (!sg4Capable(dev)) throw new GpuError('the sg4 matmul path needs subgroups of at least 4 invocations', 'limit');
+    matmulSg4(dev, a, b, out, e, { batch, M, N, K });
   } else matmulGeneric(dev, a, b, out, e, { batch, M, N, K });
   return path;
 }
