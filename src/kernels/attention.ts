@@ -326,7 +326,7 @@ function plan(dev: Device, cfg: AttentionConfig, ops: readonly (Operand | undefi
   // workgroup-memory family unless asked otherwise.
   const cpu = cpuAdapter(dev);
   const d = cfg.headDim;
-  // 4-lane CPU SIMD (SwiftShader, lanes.ts): the workgroup family's barriers and gathers cost 3-10×
+  // 4-lane CPU SIMD (SwiftShader, lanes.ts): the workgroup family's barriers and gathers cost 4-11×
   // more there (demo windows, measured). Heads up to 32 wide: at 64, Chromium lost the device while
   // compiling the subgroup kernels (Node's Dawn on the same SwiftShader compiled them in seconds).
   const narrow = fourLaneSimd(dev);
