@@ -71,5 +71,13 @@ describe("hlip train: precision 'amp' + grad_checkpointing", () => {
     expect(b.scaler).toEqual(a.scaler);
     expect(b.optimizer.state.map((s) => s?.step ?? null)).toEqual(a.optimizer.state.map((s) => s?.step ?? null));
     for (const [n, t] of a.model) expect(b.model.get(n)?.data, n).toEqual(t.data);
+    // amp runs log the loss scale and whether the step was skipped, one line per step.
+    const log = (await readFile(join(root, 'straight', 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss_scale: number; skipped: boolean });
+    expect(log.map((r) => r.step)).toEqual([0, 1, 2, 3]);
+    for (const r of log) {
+      expect(r.loss_scale).toBeGreaterThan(0);
+      expect(typeof r.skipped).toBe('boolean');
+    }
+    expect(log[3]!.loss_scale).toBe(a.scaler!.scale);
   }, 300_000);
 });

@@ -236,7 +236,7 @@ export async function runTraining(dev: Device, cfg: TrainConfig, opts: RunOption
   const onMetrics = (m: StepMetrics) => {
     losses.push([m.step, m.loss]);
     stepMs.push(m.stepMs);
-    const line = JSON.stringify({ step: m.step, loss: m.loss, lr: m.lr, logit_scale: m.logitScale, grad_norm: m.gradNorm, step_ms: Math.round(m.stepMs), samples: m.samples, t: +((performance.now() - t0) / 1000).toFixed(2) });
+    const line = JSON.stringify({ step: m.step, loss: m.loss, lr: m.lr, logit_scale: m.logitScale, grad_norm: m.gradNorm, step_ms: Math.round(m.stepMs), samples: m.samples, t: +((performance.now() - t0) / 1000).toFixed(2), ...(m.lossScale !== null ? { loss_scale: m.lossScale, skipped: m.skipped } : {}) });
     pendingLog.push(line);
     if (!opts.quiet && performance.now() - lastLog > 1000) {
       lastLog = performance.now();
