@@ -1,5 +1,5 @@
 // `npm run bench -- train-options [--json] [--steps n] [--tokens t]`: the demo model (src/train/demo-config.ts)
-// trained on fixed random batches of the demo's shapes (16 studies × 3 scans × 24×48×48, reports of t
+// trained on fixed random batches of the demo's shapes (16 studies × 3 scans × 16×32×32, reports of t
 // tokens) with precision fp32 / amp and gradient checkpointing off / on. Reports the median step time
 // (each step awaited, so the GPU work is included) and the peak of live GPU memory (pool accounting):
 // what stays between steps (parameters, AdamW moments, metric buffers) plus the most a step adds on top
@@ -34,12 +34,16 @@ registerBench('train-options', '[--steps n] [--tokens t]: demo model step time a
     shape: [B, S, D, H, W],
     ids: Int32Array.from(randUniform(B * T, 200 + k, { low: 1000, high: 30000 }), Math.floor),
   }));
-  const configs: { precision: Precision; gradCheckpointing: boolean }[] = [
+  const all: { precision: Precision; gradCheckpointing: boolean }[] = [
     { precision: 'fp32', gradCheckpointing: false },
     { precision: 'amp', gradCheckpointing: false },
     { precision: 'fp32', gradCheckpointing: true },
     { precision: 'amp', gradCheckpointing: true },
   ];
+  // Without shader-f16 an amp trainer falls back to fp32: those rows would repeat the fp32 ones.
+  const configs = dev.caps.f16 ? all : all.filter((c) => c.precision === 'fp32');
+  const note = (l: string) => console.log(ctx.json ? `# ${l}` : l);
+  note(`adapter: ${dev.adapter.description || dev.adapter.device}; shader-f16 ${dev.caps.f16}${dev.caps.f16 ? '' : ' (amp rows left out)'}; subgroups ${dev.caps.subgroupMinSize}–${dev.caps.subgroupMaxSize}`);
   // Built and warmed up one after the other (pipelines compiled, AdamW moments allocated), then stepped
   // round-robin so that load changes on a shared machine hit every configuration alike.
   const runs = configs.map((c) => {
