@@ -2,7 +2,8 @@
 """How far can the demo's image tower get on the demo's data when it is told the labels?
 
 A PyTorch replica of the demo's HLIP ViT (patch 4x8x8, width 72, 4 blocks: slice, scan, slice, study;
-CLS + mean-token pooling, fan-in init, AdamW as the demo) trained *supervised* on the finding labels
+CLS + mean-token pooling, fan-in init, AdamW as the demo; partitions and prefix-token averaging as
+hlip-spec §2.6, fixed sin-cos position embeddings of the same kind, not bit-identical) trained *supervised* on the finding labels
 (binary cross-entropy on 10 x the L2-normalised 64-d features) instead of contrastively on reports:
 an upper bound on what 200 contrastive steps can reach. A 3-layer 3-D CNN with global max pooling
 (scans as channels) is the comparison. Reads `hlip synth` output; needs torch (not a project
