@@ -2,7 +2,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Device } from '../src/gpu/device.js';
 import { cpuSubgroupPathAvailable, matmul as matmulKernel, type MatmulPath } from '../src/kernels/matmul.js';
 import { planDirect } from '../src/kernels/matmul_direct.js';
-import { sg4Capable, sg4Preferred } from '../src/kernels/matmul_sg4.js';
+import { fourLaneSimd } from '../src/kernels/lanes.js';
+import { sg4Capable } from '../src/kernels/matmul_sg4.js';
 import * as ops from '../src/ops/index.js';
 import { noGrad, scope, scopeAsync } from '../src/tensor/scope.js';
 import { Tensor } from '../src/tensor/tensor.js';
@@ -256,7 +257,7 @@ describe('matmul sg4 kernel (4-lane subgroups)', () => {
     const tb = Tensor.from(dev, b.data, b.shape);
     const out = Tensor.empty(dev, [1, 40, 20]);
     const ran = matmulKernel(dev, ta, tb, out);
-    expect(ran === 'sg4').toBe(sg4Preferred(dev));
+    expect(ran === 'sg4').toBe(fourLaneSimd(dev));
     expect(relErr(await out.data(), matmulRef(a, b).data)).toBeLessThanOrEqual(1e-5);
     for (const t of [ta, tb, out]) t.dispose();
   });

@@ -157,8 +157,6 @@ export function defaultPipeline(kind: 'ct' | 'mri'): ScanPipeline {
 /** Opens a dataset from the config's data section (train or eval mode). */
 export async function openDataset(cfg: TrainConfig, manifestPath: string, opts: { train: boolean; base: string; cacheDir: string | null; seed: number; shape: [number, number, number]; twoTexts?: boolean }): Promise<StudyDataset> {
   const d = cfg.data;
-  const mode = d.text_process_cfg ?? 'report';
-  if (!TEXT_MODES.includes(mode)) throw new HlipError('config', `data.text_process_cfg must be ${TEXT_MODES.map((m) => `'${m}'`).join(', ')}; got '${String(mode)}'`);
   const mpath = resolve(opts.base, manifestPath);
   let manifest = await readManifestFile(mpath);
   if (opts.train && d.shuffle_reports) manifest = shuffleReports(manifest, opts.seed);
@@ -171,7 +169,7 @@ export async function openDataset(cfg: TrainConfig, manifestPath: string, opts: 
     train: opts.train,
     seed: opts.seed,
     ...(d.report_prefix !== undefined ? { reportPrefix: d.report_prefix } : {}),
-    ...(opts.train ? { textMode: mode, twoTexts: opts.twoTexts ?? false } : {}),
+    ...(opts.train ? { textMode: d.text_process_cfg ?? 'report', twoTexts: opts.twoTexts ?? false } : {}),
     persistentCache: opts.cacheDir ? new DiskScanCache(opts.cacheDir) : null,
   });
 }

@@ -11,7 +11,7 @@ import type { Volume } from '../io/volume.js';
 import { resolveSeries, type Manifest, type SeriesLocation, type StudyEntry, type StudyFiles, type VolumeReadSettings } from './manifest.js';
 import { centerPadCrop, HLIP_MEAN, HLIP_STD, normalize, preprocessCt, preprocessMri, volumeGrid, type CtPreprocessOptions, type MriScanOptions } from './preprocess.js';
 import { checkSeed, DataRng } from './random.js';
-import { defaultReportPrefix, reportText, sentenceText, type TextMode } from './report.js';
+import { defaultReportPrefix, reportText, sentenceText, TEXT_MODES, type TextMode } from './report.js';
 import type { Grid3, Shape3 } from './resample.js';
 import { fromCached, MemoryScanCache, numelOf, scanKey, toCached, type CacheDType, type CachedScan, type ScanCache, type ScanKey } from './scan-cache.js';
 
@@ -163,6 +163,7 @@ export class StudyDataset {
     const { shape, numScans } = opts;
     if (shape.length !== 3 || !shape.every((n) => Number.isInteger(n) && n >= 1)) throw new HlipError('config', `shape must be three positive integers [D, H, W], got ${String(shape)}`);
     if (!Number.isInteger(numScans) || numScans < 1) throw new HlipError('config', `numScans must be a positive integer, got ${numScans}`);
+    if (opts.textMode !== undefined && !TEXT_MODES.includes(opts.textMode)) throw new HlipError('config', `textMode must be ${TEXT_MODES.map((m) => `'${m}'`).join(', ')}; got '${String(opts.textMode)}'`);
     this.opts = opts;
     this.studies = opts.manifest.studies;
     this.shape = [...shape];

@@ -329,8 +329,8 @@ function plan(dev: Device, cfg: AttentionConfig, ops: readonly (Operand | undefi
   // 4-lane CPU SIMD (SwiftShader, lanes.ts): the workgroup family's barriers and gathers cost 4-11×
   // more there (demo windows, measured). Heads up to 32 wide: at 64, Chromium lost the device while
   // compiling the subgroup kernels (Node's Dawn on the same SwiftShader compiled them in seconds).
-  const narrow = fourLaneSimd(dev);
-  const sg = sgs > 0 && (want === 'subgroup' || (want === 'auto' && (cpu || (narrow && d <= NARROW_MAX_DIM))));
+  const narrow = fourLaneSimd(dev) && d <= NARROW_MAX_DIM;
+  const sg = sgs > 0 && (want === 'subgroup' || (want === 'auto' && (cpu || narrow)));
   if (sg) {
     const vec = d % 4 === 0 && ops.every((o) => !o || (o.offset % 4 === 0 && o.rowStride % 4 === 0 && o.headStride % 4 === 0));
     // Rows per invocation: each lane-varying load (costly on CPU adapters) feeds SG·R rows, so long
@@ -340,10 +340,9 @@ function plan(dev: Device, cfg: AttentionConfig, ops: readonly (Operand | undefi
     // SwiftShader (4 lanes): forward 8 rows, backward 4 measured fastest on the demo's windows (2, 4
     // and 8 tried); wider heads (only when asked for) get 1.
     const long = cfg.table.maxRows >= LONG_WINDOW;
-    const small = d <= NARROW_MAX_DIM;
-    const r = cpu ? (d > 64 ? 4 : long ? 16 : 8) : narrow && small ? 8 : 1;
-    const rB = cpu ? (d > 64 ? 2 : long ? 8 : 4) : narrow && small ? 4 : 1;
-    return { sg, vec, unroll: unrollForced.get(dev) ?? (narrow && small), sgs, r, blk: r * sgs, rB, blkB: rB * sgs, tileF: 4, tileB: 4 };
+    const r = cpu ? (d > 64 ? 4 : long ? 16 : 8) : narrow ? 8 : 1;
+    const rB = cpu ? (d > 64 ? 2 : long ? 8 : 4) : narrow ? 4 : 1;
+    return { sg, vec, unroll: unrollForced.get(dev) ?? narrow, sgs, r, blk: r * sgs, rB, blkB: rB * sgs, tileF: 4, tileB: 4 };
   }
   const mem = dev.caps.maxWorkgroupStorage;
   const fit = (bytes: (t: number) => number) => {

@@ -5,7 +5,8 @@ import packSrc from '../../shaders/matmul_pack.wgsl';
 import { DTypeError, GpuError, ShapeError } from '../errors.js';
 import type { Device } from '../gpu/device.js';
 import { directMajor, matmulDirect, planDirect } from './matmul_direct.js';
-import { matmulSg4, sg4Capable, sg4Preferred } from './matmul_sg4.js';
+import { fourLaneSimd } from './lanes.js';
+import { matmulSg4, sg4Capable } from './matmul_sg4.js';
 import { grid, Uniforms, type View } from './view.js';
 
 const GENERIC = `${genericSrc}\n${epilogueSrc}`;
@@ -122,7 +123,8 @@ export function matmul(dev: Device, a: View, b: View, out: View, e: MatmulEpilog
   const padded = opts.aPadded ?? false;
   const plan = cpuSubgroupPathAvailable(dev) && K > 0 ? planDirect(a, b, out, { batch, M, N, K }) : null;
   const auto = (): MatmulPath => {
-    if (sg4Preferred(dev)) return 'sg4';
+    // 4-lane CPU SIMD (SwiftShader): the subgroup-broadcast kernel is its best matmul.
+    if (fourLaneSimd(dev)) return 'sg4';
     if (plan && wantsDirect(M, N, K)) return 'cpu-direct';
     return wantsCpuPath(dev, M, N, K) && sgFriendlyA(a, K, padded) ? 'cpu-subgroup' : 'generic';
   };

@@ -2,7 +2,6 @@ import epilogueSrc from '../../shaders/matmul_epilogue.wgsl';
 import sg4Src from '../../shaders/matmul_sg4.wgsl';
 import { GpuError } from '../errors.js';
 import type { Device } from '../gpu/device.js';
-import { fourLaneSimd } from './lanes.js';
 import { Uniforms, type View } from './view.js';
 
 const SRC = `${sg4Src}\n${epilogueSrc}`;
@@ -20,11 +19,6 @@ export const SG4_COLS = 4 * TN;
 /** Whether the adapter runs the 4-lane kernel correctly: a workgroup of 4 invocations is one subgroup. */
 export function sg4Capable(dev: Device): boolean {
   return dev.caps.subgroups && dev.caps.subgroupMinSize >= 4;
-}
-
-/** Whether it is the adapter's best matmul: 4-lane CPU SIMD (SwiftShader; see lanes.ts). */
-export function sg4Preferred(dev: Device): boolean {
-  return fourLaneSimd(dev);
 }
 
 interface Flags {
